@@ -1,0 +1,3 @@
+from services.decider.main import main
+
+main()

@@ -1,0 +1,3 @@
+from services.estimator.main import main
+
+main()

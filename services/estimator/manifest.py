@@ -1,0 +1,66 @@
+"""Model manifest: each model's file, SHA-256, and input/output names and shapes.
+
+Checked when a model loads (file digest, graph inputs/outputs) and again after warm-up (the
+shapes the model really produced), so a swapped or corrupted file fails loudly at start-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.errors import ModelError
+
+MANIFEST = Path(__file__).parent / "models" / "manifest.json"
+
+
+class TensorSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    shape: tuple[int | str, ...]
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+    file: str
+    sha256: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def path(self, models_dir: Path) -> Path:
+        return models_dir / self.file
+
+    def verify_file(self, models_dir: Path) -> Path:
+        path = self.path(models_dir)
+        if not path.is_file():
+            raise ModelError(f"{path} is missing: run `make models` (python -m infra.prepare_models)")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != self.sha256:
+            raise ModelError(f"{path}: SHA-256 {digest} does not match the manifest ({self.sha256})")
+        return path
+
+    def verify_graph(self, inputs: Sequence[tuple[str, Sequence[object]]],
+                     outputs: Sequence[tuple[str, Sequence[object]]]) -> None:
+        _compare("inputs", self.inputs, inputs)
+        _compare("outputs", self.outputs, outputs)
+
+    def verify_results(self, results: Sequence[tuple[str, Sequence[int]]]) -> None:
+        _compare("warm-up outputs", self.outputs, results)
+
+
+def load_spec(name: str, manifest: Path = MANIFEST) -> ModelSpec:
+    entries = json.loads(manifest.read_text())["models"]
+    if name not in entries:
+        raise ModelError(f"model {name!r} is not in {manifest}")
+    return ModelSpec.model_validate(entries[name])
+
+
+def _compare(what: str, expected: Sequence[TensorSpec], actual: Sequence[tuple[str, Sequence[object]]]) -> None:
+    want = [(spec.name, tuple(spec.shape)) for spec in expected]
+    got = [(name, tuple(shape)) for name, shape in actual]
+    if want != got:
+        raise ModelError(f"model {what} {got} do not match the manifest {want}")

@@ -1,0 +1,143 @@
+"""One WebSocket connection speaking LPProto: the state machine and its replies.
+
+States: not connected -> connected (CONNECT accepted) -> frame in flight (FRAME published,
+waiting for its decision) -> connected ... until SUCCESS or a session-ending reply closes it.
+Every violation is answered with ERROR and a documented code; the connection stays usable
+unless docs/protocol.md says it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+from anyio.abc import TaskGroup
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.ingress.frames import FrameExchange
+from services.ingress.images import CheckedImage, check_frame
+from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
+from services.ingress.sessions import SessionRegistry
+from shared.errors import ProtocolError, SystemCode, VigilError
+from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+CLIENT_COMMANDS = frozenset({Command.CONNECT, Command.FRAME, Command.HEARTBEAT})
+
+
+class ConnectionClosed(Exception):
+    """Raised inside the connection when it has decided to close."""
+
+
+class Connection:
+    def __init__(
+        self, settings: Settings, sessions: SessionRegistry, exchange_factory: Callable[[str], FrameExchange],
+        send: Send, close: Close,
+    ) -> None:
+        self.settings, self.sessions, self.exchange_factory = settings, sessions, exchange_factory
+        self._send_raw, self._close = send, close
+        self._send_lock = anyio.Lock()
+        self.exchange: FrameExchange | None = None
+        self.in_flight = False
+        self.closed = False
+
+    async def send(self, text: str) -> None:
+        async with self._send_lock:
+            if not self.closed:
+                await self._send_raw(text)
+
+    async def close(self, code: CloseCode, reason: str = "") -> None:
+        async with self._send_lock:
+            if not self.closed:
+                self.closed = True
+                await self._close(int(code), reason)
+
+    async def on_message(self, data: str | bytes, tasks: TaskGroup) -> None:
+        if isinstance(data, bytes):
+            await self.send(error_text(SystemCode.MALFORMED_MESSAGE, "LPProto messages are text"))
+            await self.close(CloseCode.NOT_TEXT, "binary message")
+            return
+        if len(data) > self.settings.ingress.max_message_bytes:
+            await self.send(error_text(SystemCode.MESSAGE_TOO_LARGE))
+            await self.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return
+        try:
+            message = parse(data, max_header_bytes=self.settings.ingress.max_header_bytes)
+            await self._dispatch(message, tasks)
+        except VigilError as exc:
+            await self.send(exception_text(exc))
+
+    async def _dispatch(self, message: LPMessage, tasks: TaskGroup) -> None:
+        if message.command not in CLIENT_COMMANDS:
+            raise ProtocolError(f"{message.command} is not a client command", code=SystemCode.UNKNOWN_COMMAND)
+        if message.command is Command.HEARTBEAT:
+            return  # a client keep-alive needs no answer
+        if message.command is Command.CONNECT:
+            await self._connect(message, tasks)
+            return
+        if self.exchange is None:
+            raise ProtocolError("FRAME before CONNECT", code=SystemCode.NOT_CONNECTED)
+        if self.in_flight:
+            raise ProtocolError("FRAME before the previous reply", code=SystemCode.FRAME_IN_FLIGHT)
+        image = check_frame(message.headers.get("content-type"), message.body, self.settings.ingress)
+        self.in_flight = True
+        tasks.start_soon(self._frame, self.exchange, image)
+
+    async def _connect(self, message: LPMessage, tasks: TaskGroup) -> None:
+        if self.exchange is not None:
+            raise ProtocolError("already connected", code=SystemCode.ALREADY_CONNECTED)
+        version = message.headers.get("version", PROTOCOL_VERSION)
+        if version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+            raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
+        heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
+        session_id = await self.sessions.open(message.headers.get("session-id") or None)
+        exchange = self.exchange_factory(session_id)
+        await exchange.start()
+        self.exchange = exchange
+        await self.send(format_message(Command.CONNECTED, {"session-id": session_id, "version": PROTOCOL_VERSION}))
+        if heartbeat_ms:
+            tasks.start_soon(self._heartbeats, heartbeat_ms)
+
+    def _heartbeat(self, value: str | None) -> int:
+        if value is None or value.strip() in ("", "0"):
+            return 0
+        limits = self.settings.ingress
+        try:
+            period = int(value)
+        except ValueError:
+            raise ProtocolError("heartbeat is not an integer (ms)", code=SystemCode.BAD_HEADER) from None
+        if not limits.min_heartbeat_ms <= period <= limits.max_heartbeat_ms:
+            raise ProtocolError(
+                f"heartbeat must be 0 or {limits.min_heartbeat_ms}-{limits.max_heartbeat_ms} ms",
+                code=SystemCode.BAD_HEADER,
+            )
+        return period
+
+    async def _heartbeats(self, period_ms: int) -> None:
+        while not self.closed:
+            await anyio.sleep(period_ms / 1000)
+            await self.send(format_message(Command.HEARTBEAT))
+
+    async def _frame(self, exchange: FrameExchange, image: CheckedImage) -> None:
+        try:
+            frame_no = await self.sessions.next_frame_no(exchange.session_id)
+            reply = await exchange.submit(image, frame_no)
+        except VigilError as exc:
+            await self.send(exception_text(exc))
+            return
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("bus unavailable for session %s: %s", exchange.session_id, exc)
+            await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
+            return
+        finally:
+            self.in_flight = False
+        await self.send(reply_text(reply))
+        if reply.close:
+            await self.sessions.end(exchange.session_id, reply.kind.value.lower())
+            await self.close(close_code(reply), reply.kind.value)

@@ -1,0 +1,55 @@
+"""Publishing a frame to the bus and waiting for its decision on the session's reply stream."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from redis.asyncio import Redis
+
+from services.ingress.images import CheckedImage
+from shared.bus import publish, text
+from shared.errors import ProtocolError, SystemCode
+from shared.keys import Keys
+from shared.messages import FrameMessage, ReplyMessage, decode
+from shared.settings import Settings
+
+
+class FrameExchange:
+    """One per connection: remembers the last reply id seen so no reply is missed or reused."""
+
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, session_id: str) -> None:
+        self.redis, self.keys, self.settings = redis, keys, settings
+        self.session_id = session_id
+        self.reply_stream = keys.reply(session_id)
+        self._last_id = "0-0"
+
+    async def start(self) -> None:
+        latest = await self.redis.xrevrange(self.reply_stream, count=1)
+        if latest:
+            self._last_id = text(latest[0][0])
+
+    async def submit(self, image: CheckedImage, frame_no: int) -> ReplyMessage:
+        request_id = uuid.uuid4().hex
+        frame = FrameMessage(
+            session_id=self.session_id, request_id=request_id, frame_no=frame_no,
+            received_at=time.time(), content_type=image.image_type, image=image.data,
+            width=image.width, height=image.height,
+        )
+        await publish(self.redis, self.keys.frames, frame, maxlen=self.settings.bus.stream_maxlen)
+        return await self._wait(request_id)
+
+    async def _wait(self, request_id: str) -> ReplyMessage:
+        deadline = time.monotonic() + self.settings.ingress.reply_timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = await self.redis.xread(
+                {self.reply_stream: self._last_id}, count=16, block=max(1, int(remaining * 1000)),
+            )
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    self._last_id = text(entry_id)
+                    message = decode(ReplyMessage, fields)
+                    # Replies to an earlier connection's unanswered frame are not ours.
+                    if message.request_id == request_id:
+                        return message
+        raise ProtocolError("no decision in time", code=SystemCode.PROCESSING_TIMEOUT)

@@ -1,0 +1,48 @@
+"""The one place that turns decisions and errors into LPProto replies and close codes."""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+
+from shared.errors import SystemCode, VigilError
+from shared.lpproto import Command, format_message
+from shared.messages import ReplyKind, ReplyMessage
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the ingress uses (docs/protocol.md)."""
+
+    NORMAL = 1000  # after SUCCESS
+    MESSAGE_TOO_BIG = 1009  # a message over ingress.max_message_bytes
+    SESSION_OVER = 4000  # the decider ended the session (attempts exhausted, fake, face changed)
+    NOT_TEXT = 4001  # a binary WebSocket message: LPProto is text
+
+
+def error_text(code: SystemCode, detail: str = "") -> str:
+    headers = {"error": str(int(code))}
+    if detail:
+        headers["message"] = " ".join(detail.split())[:200]
+    return format_message(Command.ERROR, headers)
+
+
+def exception_text(exc: VigilError) -> str:
+    return error_text(exc.code, str(exc))
+
+
+def reply_text(reply: ReplyMessage) -> str:
+    if reply.kind is ReplyKind.SUCCESS and reply.jwt is not None:
+        return format_message(Command.SUCCESS, {"content-type": "application/jwt"}, reply.jwt)
+    if reply.kind is ReplyKind.ERROR:
+        return error_text(reply.error or SystemCode.INTERNAL)
+    body = {
+        "isOk": False,
+        "errors": [int(code) for code in reply.errors],
+        "estimations": reply.estimations.model_dump(by_alias=True, exclude_none=True)
+        if reply.estimations else {},
+    }
+    return format_message(Command.STATS, {"content-type": "application/json"}, json.dumps(body))
+
+
+def close_code(reply: ReplyMessage) -> CloseCode:
+    return CloseCode.NORMAL if reply.kind is ReplyKind.SUCCESS else CloseCode.SESSION_OVER

@@ -1,0 +1,54 @@
+"""Session records kept by the ingress: creation, resumption after a dropped connection, and
+frame numbering that continues across reconnections (one session, one frame sequence)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from redis.asyncio import Redis
+
+from shared.errors import ProtocolError, SystemCode
+from shared.keys import Keys
+
+
+class SessionRegistry:
+    def __init__(self, redis: Redis, keys: Keys, ttl_s: int) -> None:
+        self.redis, self.keys, self.ttl_s = redis, keys, ttl_s
+
+    async def open(self, requested: str | None) -> str:
+        """A new session id, or ``requested`` if it names a live session that has not ended."""
+        if requested is None:
+            session_id = str(uuid.uuid4())
+            key = self.keys.session(session_id)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={"created": time.time(), "connections": 1, "frames": 0})
+                pipe.expire(key, self.ttl_s)
+                await pipe.execute()
+            return session_id
+        try:
+            session_id = str(uuid.UUID(requested))
+        except ValueError:
+            raise ProtocolError("session-id is not a UUID", code=SystemCode.BAD_HEADER) from None
+        key = self.keys.session(session_id)
+        ended = await self.redis.hget(key, "ended")
+        if ended is not None:
+            raise ProtocolError(f"session ended ({ended.decode()})", code=SystemCode.SESSION_ENDED)
+        if not await self.redis.exists(key):
+            raise ProtocolError("unknown or expired session-id", code=SystemCode.UNKNOWN_SESSION)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "connections", 1)
+            pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+        return session_id
+
+    async def next_frame_no(self, session_id: str) -> int:
+        key = self.keys.session(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "frames", 1)
+            pipe.expire(key, self.ttl_s)
+            frame_no, _ = await pipe.execute()
+        return int(frame_no)
+
+    async def end(self, session_id: str, reason: str) -> None:
+        await self.redis.hset(self.keys.session(session_id), "ended", reason)

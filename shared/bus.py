@@ -1,0 +1,60 @@
+"""Redis connection, bounded publishing and idleness checks shared by every service."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from redis.asyncio import Redis
+
+from shared.messages import Message, encode
+from shared.settings import Settings
+
+
+def connect(settings: Settings) -> Redis:
+    """A client for the configured Redis (the launcher sets the URL of the embedded one)."""
+    if settings.redis.url is None:
+        raise RuntimeError("VIGIL_REDIS__URL is not set: start services through `vigil run`")
+    return Redis.from_url(
+        settings.redis.url, decode_responses=False, health_check_interval=10,
+        socket_connect_timeout=5, retry_on_timeout=True,
+    )
+
+
+async def publish(redis: Redis, stream: str, message: Message, *, maxlen: int) -> str:
+    """XADD ``message`` to ``stream``, trimming it to about ``maxlen`` entries."""
+    entry_id = await redis.xadd(stream, encode(message), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+async def is_idle(redis: Redis, stream: str, group: str) -> bool:
+    """True when ``group`` has read every entry of ``stream`` and acknowledged them all."""
+    if not await redis.exists(stream):
+        return True
+    info = await redis.xinfo_stream(stream)
+    last = info["last-generated-id"]
+    for entry in await redis.xinfo_groups(stream):
+        if text(entry["name"]) == group:
+            return int(entry["pending"]) == 0 and _id(entry["last-delivered-id"]) >= _id(last)
+    return info["length"] == 0
+
+
+async def wait_idle(redis: Redis, streams: dict[str, str], *, timeout: float = 30.0) -> None:
+    """Wait until every ``stream: group`` pair is idle (tests use this instead of sleeping)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [await is_idle(redis, stream, group) for stream, group in streams.items()]
+        if all(states):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"streams not idle after {timeout}s: {streams}")
+        await anyio.sleep(0.02)
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id(value: bytes | str) -> tuple[int, int]:
+    millis, _, seq = text(value).partition("-")
+    return int(millis), int(seq or 0)

