@@ -9,6 +9,12 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:estimations`` | stream of ``EstimationMessage`` | estimator | group ``decider`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
+| ``P:session-events`` | stream of ``SessionEvent`` | ingress (a session ended or its connection dropped) | group ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:videos`` | stream of ``VideoMessage`` | videobuilder (one per finished video) | admin, statistics | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:video:frames:{session}`` | stream of ``FrameMessage`` copies held for the video | videobuilder | videobuilder | ``MAXLEN ~ video.frames_limit`` when set; expires ``video.expires`` after the last frame |
+| ``P:video:due`` | sorted set: session -> time (epoch s) its video is due to be built | videobuilder | videobuilder | members removed when built |
+| ``P:video:lock:{session}`` | string: builder name, ``SET NX PX`` | videobuilder building the session | videobuilder | expires after ``video.lock_ms`` unless renewed |
+| ``P:video:task:{session}`` | hash: the finished video's record | videobuilder | admin, ``vigil`` CLI | expires ``video.result_ttl`` |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -44,6 +50,27 @@ class Keys:
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:session:{session_id}"
+
+    @property
+    def session_events(self) -> str:
+        return f"{self.prefix}:session-events"
+
+    @property
+    def videos(self) -> str:
+        return f"{self.prefix}:videos"
+
+    def video_frames(self, session_id: str) -> str:
+        return f"{self.prefix}:video:frames:{session_id}"
+
+    @property
+    def video_due(self) -> str:
+        return f"{self.prefix}:video:due"
+
+    def video_lock(self, session_id: str) -> str:
+        return f"{self.prefix}:video:lock:{session_id}"
+
+    def video_task(self, session_id: str) -> str:
+        return f"{self.prefix}:video:task:{session_id}"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"

@@ -106,9 +106,39 @@ class ReplyMessage(Message):
     errors: tuple[FrameCheck, ...] = ()
     estimations: Estimations | None = None
     jwt: str | None = None
+    jwt_id: str | None = None
     error: SystemCode | None = None
     # The session is over after this reply (success, fake, attempts exhausted).
     close: bool = False
+
+
+class SessionOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"  # the decider ended it (attempts exhausted, fake, face changed)
+    DISCONNECTED = "disconnected"  # the connection dropped; the session may still resume
+
+
+class SessionEvent(Message):
+    TYPE = "session_event"
+
+    session_id: str
+    outcome: SessionOutcome
+    at: float
+    frames: int
+    jwt_id: str | None = None
+
+
+class VideoMessage(Message):
+    TYPE = "video"
+
+    session_id: str
+    path: str
+    frame_count: int
+    codec: str
+    duration_s: float
+    outcome: SessionOutcome | None = None
+    jwt_id: str | None = None
+    skipped_frames: int = 0
 
 
 M = TypeVar("M", bound=Message)

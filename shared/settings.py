@@ -153,6 +153,10 @@ class VideoSettings(Group):
     result_ttl: int = Field(86_400, ge=1)
     session_timeout: int = Field(60, ge=0)
     storage: Path = Path("var/videos")
+    # A builder's claim on a session; renewed while encoding, taken over when it lapses.
+    lock_ms: int = Field(30_000, ge=1000)
+    # Dotted path of a callable ``hook(record: VideoMessage) -> None`` run after each video.
+    task_hook: str | None = None
 
 
 class EstimatorSettings(Group):
