@@ -36,7 +36,7 @@ async def is_idle(redis: Redis, stream: str, group: str) -> bool:
     for entry in await redis.xinfo_groups(stream):
         if text(entry["name"]) == group:
             return int(entry["pending"]) == 0 and _id(entry["last-delivered-id"]) >= _id(last)
-    return info["length"] == 0
+    return int(info["length"]) == 0
 
 
 async def wait_idle(redis: Redis, streams: dict[str, str], *, timeout: float = 30.0) -> None:
@@ -58,3 +58,11 @@ def text(value: bytes | str) -> str:
 def _id(value: bytes | str) -> tuple[int, int]:
     millis, _, seq = text(value).partition("-")
     return int(millis), int(seq or 0)
+
+
+async def publish_many(redis: Redis, entries: list[tuple[str, Message]], *, maxlen: int) -> None:
+    """XADD several messages in one round trip (each stream trimmed to about ``maxlen``)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, message in entries:
+            pipe.xadd(stream, encode(message), maxlen=maxlen, approximate=True)  # type: ignore[arg-type]
+        await pipe.execute()

@@ -159,7 +159,7 @@ class Consumer(Generic[M]):
                 await self.handler(batch)
             except (RedisConnectionError, RedisTimeoutError):
                 raise
-            except Exception:  # noqa: BLE001 - left pending on purpose: retried, then dead-lettered
+            except Exception:
                 log.exception("handler failed on %d entries of %s; they will be retried", len(batch), self.stream)
                 return len(entries)
             await self.redis.xack(self.stream, self.group, *[d.entry_id for d in batch])

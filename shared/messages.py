@@ -43,11 +43,18 @@ class Face(Model):
     score: float
 
 
+class PixelRect(Model):
+    x: int
+    y: int
+    width: int
+    height: int
+
+
 class FaceFramePosition(Model):
-    face_rect: Rect = Field(alias="faceRect")
-    frame_rect: Rect = Field(alias="frameRect")
+    face_rect: PixelRect = Field(alias="faceRect")
+    frame_rect: PixelRect = Field(alias="frameRect")
     # Face border to frame border: top, right, bottom, left (as the baseline's JWT example).
-    margins: tuple[float, float, float, float]
+    margins: tuple[int, int, int, int]
 
 
 class Estimations(Model):

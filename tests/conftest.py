@@ -46,9 +46,9 @@ def settings(redis_server: RedisServer, prefix: str, tmp_path: Path) -> Settings
     return Settings(
         env=Env.DEVELOPMENT,
         redis=RedisSettings(url=redis_server.url, key_prefix=prefix),
-        estimator={"models_dir": ROOT / "var" / "models"},  # type: ignore[arg-type]
-        video={"storage": tmp_path / "videos"},  # type: ignore[arg-type]
-        file_logger={"path": tmp_path / "logs"},  # type: ignore[arg-type]
+        estimator={"models_dir": ROOT / "var" / "models"},
+        video={"storage": tmp_path / "videos"},
+        file_logger={"path": tmp_path / "logs"},
     )
 
 

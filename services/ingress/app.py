@@ -23,12 +23,12 @@ STATIC = Path(__file__).parent / "static"
 def create_app(settings: Settings, redis: Redis) -> Quart:
     app = Quart(__name__, static_folder=str(STATIC), static_url_path="/static")
     keys = Keys(settings.redis.key_prefix)
-    sessions = SessionRegistry(redis, keys, settings.session.ttl_s)
+    sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
 
     @app.get("/health")
     async def health() -> tuple[Response, int]:
         try:
-            await redis.ping()
+            await redis.ping()  # type: ignore[misc]
         except (RedisConnectionError, OSError) as exc:
             return jsonify({"status": "degraded", "redis": str(exc)}), 503
         return jsonify({"status": "ok", "redis": "ok"}), 200
@@ -40,20 +40,25 @@ def create_app(settings: Settings, redis: Redis) -> Quart:
     @app.websocket("/ws")
     async def ws() -> None:
         await websocket.accept()
-        async with anyio.create_task_group() as tasks:
+        tasks = anyio.create_task_group()
 
-            async def send(text: str) -> None:
-                await websocket.send(text)
+        async def send(text: str) -> None:
+            await websocket.send(text)
 
-            async def close(code: int, reason: str) -> None:
-                await websocket.close(code, reason)
-                tasks.cancel_scope.cancel()  # stops the receive loop and any heartbeat
+        async def close(code: int, reason: str) -> None:
+            await websocket.close(code, reason)
+            tasks.cancel_scope.cancel()  # stops the receive loop and any heartbeat
 
-            connection = Connection(
-                settings, sessions, lambda session_id: FrameExchange(redis, keys, settings, session_id),
-                send, close,
-            )
-            while True:
-                await connection.on_message(await websocket.receive(), tasks)
+        connection = Connection(
+            settings, sessions, lambda session_id: FrameExchange(redis, keys, settings, session_id), send, close,
+        )
+        try:
+            async with tasks:
+                while True:
+                    await connection.on_message(await websocket.receive(), tasks)
+        finally:
+            # Runs on a client disconnect too (the handler is cancelled): shield the bookkeeping.
+            with anyio.CancelScope(shield=True):
+                await connection.finish()
 
     return app

@@ -22,6 +22,7 @@ from services.ingress.replies import CloseCode, close_code, error_text, exceptio
 from services.ingress.sessions import SessionRegistry
 from shared.errors import ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
+from shared.messages import ReplyKind, SessionOutcome
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class Connection:
         self.exchange: FrameExchange | None = None
         self.in_flight = False
         self.closed = False
+        self.ended = False
+        self.last_frame_no = 0
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
@@ -127,6 +130,7 @@ class Connection:
     async def _frame(self, exchange: FrameExchange, image: CheckedImage) -> None:
         try:
             frame_no = await self.sessions.next_frame_no(exchange.session_id)
+            self.last_frame_no = frame_no
             reply = await exchange.submit(image, frame_no)
         except VigilError as exc:
             await self.send(exception_text(exc))
@@ -139,5 +143,15 @@ class Connection:
             self.in_flight = False
         await self.send(reply_text(reply))
         if reply.close:
-            await self.sessions.end(exchange.session_id, reply.kind.value.lower())
+            self.ended = True
+            outcome = SessionOutcome.SUCCESS if reply.kind is ReplyKind.SUCCESS else SessionOutcome.FAILED
+            await self.sessions.end(exchange.session_id, outcome, reply.frame_no, reply.jwt_id)
             await self.close(close_code(reply), reply.kind.value)
+
+    async def finish(self) -> None:
+        """After the socket is gone: announce a drop, so the session's video can be scheduled."""
+        if self.exchange is not None and not self.ended:
+            try:
+                await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)

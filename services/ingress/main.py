@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -18,13 +19,15 @@ def hypercorn_config(settings: Settings) -> Config:
     config.bind = [f"{settings.ingress.host}:{settings.ingress.port}"]
     config.websocket_max_message_size = settings.ingress.max_message_bytes
     config.accesslog = None
+    # Hand Hypercorn our logger so its lines are formatted (and shown) once, like every other.
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 
 async def run(settings: Settings) -> None:
     redis = connect(settings)
     try:
-        await serve(create_app(settings, redis), hypercorn_config(settings))  # type: ignore[arg-type]
+        await serve(create_app(settings, redis), hypercorn_config(settings))
     finally:
         await redis.aclose()
 

@@ -8,13 +8,15 @@ import uuid
 
 from redis.asyncio import Redis
 
+from shared.bus import publish
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
+from shared.messages import SessionEvent, SessionOutcome
 
 
 class SessionRegistry:
-    def __init__(self, redis: Redis, keys: Keys, ttl_s: int) -> None:
-        self.redis, self.keys, self.ttl_s = redis, keys, ttl_s
+    def __init__(self, redis: Redis, keys: Keys, ttl_s: int, events_maxlen: int) -> None:
+        self.redis, self.keys, self.ttl_s, self.events_maxlen = redis, keys, ttl_s, events_maxlen
 
     async def open(self, requested: str | None) -> str:
         """A new session id, or ``requested`` if it names a live session that has not ended."""
@@ -31,7 +33,7 @@ class SessionRegistry:
         except ValueError:
             raise ProtocolError("session-id is not a UUID", code=SystemCode.BAD_HEADER) from None
         key = self.keys.session(session_id)
-        ended = await self.redis.hget(key, "ended")
+        ended = await self.redis.hget(key, "ended")  # type: ignore[misc]  # redis-py types sync|async as one union
         if ended is not None:
             raise ProtocolError(f"session ended ({ended.decode()})", code=SystemCode.SESSION_ENDED)
         if not await self.redis.exists(key):
@@ -50,5 +52,9 @@ class SessionRegistry:
             frame_no, _ = await pipe.execute()
         return int(frame_no)
 
-    async def end(self, session_id: str, reason: str) -> None:
-        await self.redis.hset(self.keys.session(session_id), "ended", reason)
+    async def end(self, session_id: str, outcome: SessionOutcome, frames: int, jwt_id: str | None = None) -> None:
+        """Record how the session ended (or that its connection dropped) and announce it."""
+        if outcome is not SessionOutcome.DISCONNECTED:
+            await self.redis.hset(self.keys.session(session_id), "ended", outcome.value)  # type: ignore[misc]
+        event = SessionEvent(session_id=session_id, outcome=outcome, at=time.time(), frames=frames, jwt_id=jwt_id)
+        await publish(self.redis, self.keys.session_events, event, maxlen=self.events_maxlen)

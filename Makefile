@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+MODELS := var/models/.prepared-$(shell sha256sum services/estimator/models/manifest.json | cut -c1-12)
+# `make run` is for trying Vigil on this machine: development mode (random JWT key per start).
+# Production needs VIGIL_ENV=production and VIGIL_JWT__KEY (see docs/settings.md).
+export VIGIL_ENV ?= development
+
+.PHONY: install models run test lint typecheck pytest bench clean
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[cpu,models,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+models: $(MODELS)
+$(MODELS): $(STAMP) services/estimator/models/manifest.json infra/prepare_models.py
+	$(PY) -m infra.prepare_models --out var/models --cache var/cache
+	rm -f var/models/.prepared-* && touch $@
+
+run: install models
+	$(VENV)/bin/vigil run
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install models
+	$(VENV)/bin/pytest
+
+test: lint typecheck pytest
+
+bench: install models
+	$(PY) -m load.bench_roundtrip
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

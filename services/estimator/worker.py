@@ -1,0 +1,51 @@
+"""Turns a batch of frames into estimations: decode, detect, publish."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import anyio
+from redis.asyncio import Redis
+
+from services.estimator.decode import decode_rgb
+from services.estimator.model import FaceDetector
+from shared.bus import publish_many
+from shared.consumer import Delivery
+from shared.errors import ImageError
+from shared.keys import Keys
+from shared.messages import EstimationMessage, FrameMessage, Message
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class EstimatorWorker:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, detector: FaceDetector) -> None:
+        self.redis, self.keys, self.settings, self.detector = redis, keys, settings, detector
+
+    async def handle(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
+        frames = [delivery.message for delivery in batch]
+        # CPU-bound model work runs off the event loop, so the loop keeps serving Redis.
+        estimations = await anyio.to_thread.run_sync(self.analyse_all, frames)
+        entries: list[tuple[str, Message]] = [(self.keys.estimations, e) for e in estimations]
+        await publish_many(self.redis, entries, maxlen=self.settings.bus.stream_maxlen)
+
+    def analyse_all(self, frames: list[FrameMessage]) -> list[EstimationMessage]:
+        return [self.analyse(frame) for frame in frames]
+
+    def analyse(self, frame: FrameMessage) -> EstimationMessage:
+        common = {"session_id": frame.session_id, "request_id": frame.request_id, "frame_no": frame.frame_no}
+        try:
+            image = decode_rgb(frame.image)
+        except ImageError as exc:
+            log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
+            return EstimationMessage(**common, frame_width=frame.width, frame_height=frame.height, error=exc.code)
+        started = time.perf_counter()
+        faces = self.detector.detect(image)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        height, width = image.shape[:2]
+        return EstimationMessage(
+            **common, frame_width=width, frame_height=height, faces=tuple(faces), detect_ms=elapsed_ms,
+        )
