@@ -185,7 +185,7 @@ class BusSettings(Group):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True,
-        case_sensitive=False,
+        case_sensitive=False, env_parse_none_str="null",
     )
 
     env: Env = Env.PRODUCTION

@@ -51,10 +51,12 @@ class Stack:
 
     def start(self, service: str) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{service}-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"], env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with (self.log_dir / f"{service}-{len(self.processes)}.log").open("wb") as log:
+            # The child keeps its own copy of the descriptor; the parent's closes here.
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"], env=self.env, cwd=ROOT, stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.processes.append((service, process))
         return process
 

@@ -1,0 +1,35 @@
+"""Real media for tests, from the shared data folder (never copied into the repository)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+FACE_PHOTO = "face_recognition_ageitgey/examples__obama-1080p.jpg"
+TWO_PEOPLE = "face_recognition_ageitgey/examples__two_people.jpg"
+OTHER_FACE = "deepface_serengil/img11.jpg"
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def photo(data_dir: Path, name: str, max_side: int = 1280) -> Image.Image:
+    with Image.open(data_dir / name) as image:
+        copy = image.convert("RGB")
+    copy.thumbnail((max_side, max_side))
+    return copy
+
+
+def face_jpeg(data_dir: Path) -> bytes:
+    return jpeg(photo(data_dir, FACE_PHOTO))
+
+
+def no_face_jpeg(data_dir: Path) -> bytes:
+    """A real photo's background: the left part of the Obama portrait, which holds no face."""
+    image = photo(data_dir, FACE_PHOTO)
+    return jpeg(image.crop((0, 0, image.width * 2 // 5, image.height)))

@@ -1,0 +1,144 @@
+"""The shared consumer loop on a real Redis: ack after output, reclaim, dead letters, drain,
+and recovery from a Redis restart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from infra.redis_server import RedisServer
+from shared.bus import is_idle, publish
+from shared.consumer import Consumer, Delivery
+from shared.keys import Keys
+from shared.messages import ENTRY_FIELD, Message, ReplyKind, ReplyMessage, decode
+from shared.settings import BusSettings
+
+BUS = BusSettings(block_ms=50, claim_idle_ms=200, max_deliveries=2)
+GROUP = "workers"
+
+
+def reply(n: int) -> ReplyMessage:
+    return ReplyMessage(session_id="s", request_id=f"r{n}", frame_no=n, kind=ReplyKind.STATS)
+
+
+class Recorder:
+    def __init__(self, fail_times: int = 0) -> None:
+        self.seen: list[int] = []
+        self.fail_times = fail_times
+
+    async def __call__(self, batch: Sequence[Delivery[ReplyMessage]]) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("simulated handler failure")
+        self.seen.extend(d.message.frame_no for d in batch)
+
+
+def consumer(redis: Redis, keys: Keys, handler: Recorder, name: str = "c1") -> Consumer[ReplyMessage]:
+    return Consumer(redis, keys, BUS, stream=keys.estimations, group=GROUP, kind=ReplyMessage,
+                    handler=handler, name=name)
+
+
+async def add(redis: Redis, keys: Keys, *messages: Message) -> None:
+    for message in messages:
+        await publish(redis, keys.estimations, message, maxlen=1000)
+
+
+@pytest.mark.anyio
+async def test_processes_in_order_and_acknowledges(redis: Redis, keys: Keys) -> None:
+    await add(redis, keys, *(reply(n) for n in range(1, 6)))
+    recorder = Recorder()
+    with anyio.fail_after(10):
+        await consumer(redis, keys, recorder).run(drain=True)
+    assert recorder.seen == [1, 2, 3, 4, 5]
+    assert await is_idle(redis, keys.estimations, GROUP)
+    assert (await redis.xpending(keys.estimations, GROUP))["pending"] == 0
+
+
+@pytest.mark.anyio
+async def test_failed_handler_is_retried_then_succeeds(redis: Redis, keys: Keys) -> None:
+    await add(redis, keys, reply(1))
+    recorder = Recorder(fail_times=1)
+    with anyio.fail_after(10):
+        await consumer(redis, keys, recorder).run(drain=True)
+    assert recorder.seen == [1]
+    assert await redis.xlen(keys.dead_letter(keys.estimations)) == 0
+
+
+@pytest.mark.anyio
+async def test_poison_entry_goes_to_dead_letters_after_max_deliveries(redis: Redis, keys: Keys) -> None:
+    await add(redis, keys, reply(1))
+    recorder = Recorder(fail_times=100)
+    with anyio.fail_after(15):
+        await consumer(redis, keys, recorder).run(drain=True)
+    dead = await redis.xrange(keys.dead_letter(keys.estimations))
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert b"failed" in fields[b"reason"]
+    assert decode(ReplyMessage, {ENTRY_FIELD: fields[b"payload"]}).frame_no == 1
+    assert (await redis.xpending(keys.estimations, GROUP))["pending"] == 0
+
+
+@pytest.mark.anyio
+async def test_undecodable_entries_are_parked_and_the_rest_processed(redis: Redis, keys: Keys) -> None:
+    await add(redis, keys, reply(1))
+    await redis.xadd(keys.estimations, {ENTRY_FIELD: b"\xc1 not msgpack"})
+    frame_like = {ENTRY_FIELD: b"\x82\xa1t\xa5frame\xa1v\x01"}  # a valid map of the wrong type
+    await redis.xadd(keys.estimations, frame_like)  # type: ignore[arg-type]
+    await add(redis, keys, reply(2))
+    recorder = Recorder()
+    with anyio.fail_after(10):
+        await consumer(redis, keys, recorder).run(drain=True)
+    assert recorder.seen == [1, 2]
+    dead = await redis.xrange(keys.dead_letter(keys.estimations))
+    assert [fields[b"payload"] for _, fields in dead] == [b"\xc1 not msgpack", frame_like[ENTRY_FIELD]]
+
+
+@pytest.mark.anyio
+async def test_entries_of_a_crashed_consumer_are_claimed(redis: Redis, keys: Keys) -> None:
+    await add(redis, keys, reply(1), reply(2))
+    await redis.xgroup_create(keys.estimations, GROUP, id="0")
+    # A consumer that read both entries and died before acknowledging them.
+    await redis.xreadgroup(GROUP, "dead-worker", {keys.estimations: ">"}, count=10)
+    recorder = Recorder()
+    with anyio.fail_after(10):
+        await consumer(redis, keys, recorder, name="survivor").run(drain=True)
+    assert sorted(recorder.seen) == [1, 2]
+    assert (await redis.xpending(keys.estimations, GROUP))["pending"] == 0
+
+
+@pytest.mark.anyio
+async def test_survives_a_redis_restart(tmp_path: Path, prefix: str) -> None:
+    server = RedisServer(tmp_path / "redis", persist=False)
+    server.start()
+    keys = Keys(prefix)
+    client = Redis.from_url(server.url, retry_on_timeout=True)
+    recorder = Recorder()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(consumer(client, keys, recorder).run)
+            await add(client, keys, reply(1))
+            with anyio.fail_after(10):
+                while recorder.seen != [1]:
+                    await anyio.sleep(0.02)
+            # Restart without persistence: the stream and the consumer group are gone.
+            await anyio.to_thread.run_sync(server.stop)
+            await anyio.sleep(0.3)
+            await anyio.to_thread.run_sync(server.start)
+            with anyio.fail_after(20):
+                while recorder.seen != [1, 2]:
+                    try:
+                        if not await client.exists(keys.estimations) or await client.xlen(keys.estimations) == 0:
+                            await add(client, keys, reply(2))
+                    except (RedisConnectionError, OSError):
+                        pass  # still restarting; the loop tries again
+                    await anyio.sleep(0.2)
+            tasks.cancel_scope.cancel()
+    finally:
+        await client.aclose()
+        server.stop()
+    assert recorder.seen == [1, 2]

@@ -1,0 +1,62 @@
+"""Message codec: round trips, and one error type carrying the raw bytes for anything else."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from shared.errors import FrameCheck, MessageDecodeError
+from shared.messages import (
+    ENTRY_FIELD,
+    EstimationMessage,
+    Face,
+    FrameMessage,
+    ImageType,
+    Rect,
+    ReplyKind,
+    ReplyMessage,
+    decode,
+    encode,
+)
+
+FACE = Face(box=Rect(x=1, y=2, width=30, height=40), keypoints=((1, 1), (2, 2), (3, 3), (4, 4), (5, 5)), score=0.9)
+
+
+def test_frame_round_trip_keeps_bytes() -> None:
+    frame = FrameMessage(session_id="s", request_id="r", frame_no=3, received_at=1.5, content_type=ImageType.JPEG,
+                         image=b"\xff\xd8\xff\x00", width=640, height=480)
+    assert decode(FrameMessage, encode(frame)) == frame
+
+
+def test_estimation_and_reply_round_trip() -> None:
+    estimation = EstimationMessage(session_id="s", request_id="r", frame_no=1, frame_width=640, frame_height=480,
+                                   faces=(FACE,), detect_ms=3.2)
+    assert decode(EstimationMessage, encode(estimation)) == estimation
+    reply = ReplyMessage(session_id="s", request_id="r", frame_no=1, kind=ReplyKind.STATS,
+                         errors=(FrameCheck.NO_FACE,))
+    decoded = decode(ReplyMessage, encode(reply))
+    assert decoded == reply
+    assert decoded.errors[0] is FrameCheck.NO_FACE
+
+
+def test_messages_are_frozen() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        FACE.score = 0.1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xc1garbage",
+        msgpack.packb([1, 2, 3]),
+        msgpack.packb({"t": "reply", "v": 1, "session_id": "s"}),
+        msgpack.packb({"t": "frame", "v": 1, "session_id": "s"}),
+        msgpack.packb({"t": "reply", "v": 99, "session_id": "s", "request_id": "r", "frame_no": 1, "kind": "STATS"}),
+        msgpack.packb({"t": "reply", "v": 1, "session_id": "s", "request_id": "r", "frame_no": 1, "kind": "NOPE"}),
+    ],
+)
+def test_bad_entries_raise_one_error_with_raw_bytes(raw: bytes) -> None:
+    with pytest.raises(MessageDecodeError) as caught:
+        decode(ReplyMessage, {ENTRY_FIELD: raw})
+    assert caught.value.raw == raw

@@ -1,0 +1,79 @@
+"""Settings: names and groups, unknown keys rejected, no default secret in production."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.settings import ENV_PREFIX, Env, MultifacePolicy, load_settings
+
+GOOD_KEY = "k" * 40
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_follow_the_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_JWT__KEY", GOOD_KEY)
+    settings = load_settings()
+    assert settings.env is Env.PRODUCTION
+    assert settings.ingress.port == 8321
+    assert settings.admin.port == 8322
+    assert settings.jwt.algorithm == "HS256"
+    assert (settings.session.max_attempts, settings.session.max_liveness_attempts) == (50, 40)
+    assert settings.session.aggregate_frames == 5
+    assert settings.session.previous_face_similarity == 0.85
+    assert settings.session.multiface_policy is MultifacePolicy.ONLY_ONE
+    assert settings.video.codec == "H265"
+    assert settings.thresholds.blur == 0.61
+
+
+def test_nested_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_ENV", "development")
+    monkeypatch.setenv("VIGIL_SESSION__MAX_ATTEMPTS", "7")
+    monkeypatch.setenv("VIGIL_ROI__CENTER_X", "0.4")
+    monkeypatch.setenv("VIGIL_THRESHOLDS__YAW", "null")
+    monkeypatch.setenv("VIGIL_ACTIVE_LIVENESS__IS_ENABLED", "false")
+    monkeypatch.setenv("VIGIL_VIDEO__CODEC", "VP9")
+    settings = load_settings()
+    assert settings.session.max_attempts == 7
+    assert settings.roi.center_x == 0.4
+    assert settings.thresholds.yaw is None
+    assert settings.active_liveness.is_enabled is False
+    assert settings.video.codec == "VP9"
+
+
+@pytest.mark.parametrize("name", ["VIGIL_SESSION__MAX_ATTEMPTZ", "VIGIL_NOPE", "VIGIL_ROI__DEPTH"])
+def test_unknown_keys_are_rejected(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("VIGIL_ENV", "development")
+    monkeypatch.setenv(name, "1")
+    with pytest.raises(ConfigError):
+        load_settings()
+
+
+def test_invalid_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_ENV", "development")
+    monkeypatch.setenv("VIGIL_INGRESS__PORT", "99999")
+    with pytest.raises(ConfigError):
+        load_settings()
+
+
+@pytest.mark.parametrize("key", [None, "secret", "short"])
+def test_production_refuses_missing_or_weak_jwt_key(monkeypatch: pytest.MonkeyPatch, key: str | None) -> None:
+    if key is not None:
+        monkeypatch.setenv("VIGIL_JWT__KEY", key)
+    with pytest.raises(ConfigError, match="VIGIL_JWT__KEY"):
+        load_settings()
+
+
+def test_development_generates_a_random_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIL_ENV", "development")
+    key = load_settings().jwt_key()
+    assert len(key) >= 32
+    assert key != "secret"
