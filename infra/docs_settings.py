@@ -1,0 +1,73 @@
+"""Writes docs/settings.md from the Settings model, so the list never drifts from the code.
+
+``python -m infra.docs_settings`` rewrites the file; a test fails when it is out of date.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from shared.settings import ENV_PREFIX, Settings
+
+TARGET = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
+HEADER = """# Settings
+
+Every setting is an environment variable `VIGIL_<GROUP>__<NAME>` (generated from
+`shared/settings.py` by `python -m infra.docs_settings`; do not edit by hand). Groups follow the
+baseline administrator guide's tables. Unknown `VIGIL_*` keys are rejected at start-up. A
+threshold set to `null` disables its check. Lists and tuples are given as JSON
+(`VIGIL_THRESHOLDS__GLASSES='["no_glasses"]'`).
+
+Production (`VIGIL_ENV=production`, the default) refuses to start without `VIGIL_JWT__KEY` of at
+least 32 characters. `make run` sets `VIGIL_ENV=development`.
+"""
+
+
+def render() -> str:
+    lines = [HEADER]
+    top = [(name, field) for name, field in Settings.model_fields.items()]
+    lines.append("| variable | default |\n|---|---|")
+    for name, field in top:
+        if not _is_group(field.annotation):
+            lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {_show(field.default)} |")
+    for name, field in top:
+        group = field.annotation
+        if not _is_group(group):
+            continue
+        assert isinstance(group, type)
+        doc = (group.__doc__ or "").strip()
+        lines.append(f"\n## {name}\n")
+        if doc and not doc.startswith("!!!") and group.__module__ == "shared.settings":
+            lines.append(doc + "\n")
+        lines.append("| variable | default |\n|---|---|")
+        for field_name, sub in group.model_fields.items():
+            lines.append(f"| `{ENV_PREFIX}{name.upper()}__{field_name.upper()}` | {_show(sub.default)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _is_group(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, Path):
+        value = str(value)
+    return f"`{json.dumps(value)}`"
+
+
+def main() -> None:
+    TARGET.write_text(render())
+    print(f"wrote {TARGET}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The documentation lists what the code defines: settings and every error code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from infra.docs_settings import TARGET, render
+from shared.errors import FrameCheck, SystemCode
+
+PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def test_settings_doc_is_current() -> None:
+    assert TARGET.read_text() == render(), "run: python -m infra.docs_settings"
+
+
+def test_every_code_is_documented_with_its_number() -> None:
+    text = PROTOCOL.read_text()
+    for code in [*FrameCheck, *SystemCode]:
+        assert re.search(rf"^\| {int(code)} \| {code.name} \|", text, re.MULTILINE), code
