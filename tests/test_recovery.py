@@ -79,3 +79,32 @@ async def test_no_estimator_means_a_timely_error(redis_server: RedisServer, tmp_
             assert (reply.command, reply.error_code) == (Command.ERROR, SystemCode.PROCESSING_TIMEOUT)
     finally:
         stack.stop()
+
+
+@pytest.mark.anyio
+async def test_redis_restart_gives_a_clear_error_then_service_resumes(tmp_path: Path, data_dir: Path) -> None:
+    server = RedisServer(tmp_path / "redis", persist=False)
+    server.start()
+    stack = Stack(server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path / "logs", VIGIL_INGRESS__REPLY_TIMEOUT_S="10")
+    frame = media.face_jpeg(data_dir)
+    try:
+        stack.start_all()
+        async with LPClient(stack.ws_url) as client:
+            await client.connect()
+            assert (await client.frame(frame)).command is Command.STATS
+            await anyio.to_thread.run_sync(server.stop)
+            with anyio.fail_after(10):
+                down = await client.frame(frame)
+            assert (down.command, down.error_code) == (Command.ERROR, SystemCode.BUS_UNAVAILABLE)
+            # Redis comes back empty (no persistence): groups are recreated, the session goes on.
+            await anyio.to_thread.run_sync(server.start)
+            with anyio.fail_after(30):
+                while True:
+                    again = await client.frame(frame)
+                    if again.command is Command.STATS:
+                        break
+                    assert again.error_code in (SystemCode.BUS_UNAVAILABLE, SystemCode.PROCESSING_TIMEOUT)
+                    await anyio.sleep(0.2)
+    finally:
+        stack.stop()
+        server.stop()

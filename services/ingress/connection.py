@@ -75,6 +75,9 @@ class Connection:
             await self._dispatch(message, tasks)
         except VigilError as exc:
             await self.send(exception_text(exc))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("bus unavailable: %s", exc)
+            await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
 
     async def _dispatch(self, message: LPMessage, tasks: TaskGroup) -> None:
         if message.command not in CLIENT_COMMANDS:
