@@ -57,12 +57,55 @@ class FaceFramePosition(Model):
     margins: tuple[int, int, int, int]
 
 
+class ImageQuality(Model):
+    """Quality scores of the face region in [0, 1], higher = better (services/estimator/quality.py)."""
+
+    blur: float
+    light: float
+    darkness: float
+    illumination: float
+    specularity: float
+
+
+class HeadPose(Model):
+    """Degrees. yaw > 0: the person turns to their left; pitch > 0: looks up; roll > 0: head
+    leans to their left shoulder (services/estimator/pose.py)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+class FaceAnalysis(Model):
+    """Everything the estimator measured on the main face; fields are None where not computed."""
+
+    image_quality: ImageQuality | None = None
+    head_pose: HeadPose | None = None
+
+
+class ImageQualityReport(Model):
+    """Quality scores with the flags their thresholds give, as the baseline's JWT shows them."""
+
+    blur: float
+    is_blurred: bool = Field(alias="isBlurred")
+    light: float
+    is_highlighted: bool = Field(alias="isHighlighted")
+    darkness: float
+    is_dark: bool = Field(alias="isDark")
+    illumination: float
+    is_illuminated: bool = Field(alias="isIlluminated")
+    specularity: float
+    is_specular: bool = Field(alias="isSpecular")
+
+
 class Estimations(Model):
     """What a STATS reply or the JWT reports of a frame; later issues add fields here."""
 
     face_count: int = Field(alias="faceCount")
     face_frame_position: FaceFramePosition | None = Field(default=None, alias="faceFramePosition")
     detection_score: float | None = Field(default=None, alias="detectionScore")
+    image_quality: ImageQualityReport | None = Field(default=None, alias="imageQuality")
+    head_pose: HeadPose | None = Field(default=None, alias="headPose")
 
 
 class Message(Model):
@@ -92,9 +135,13 @@ class EstimationMessage(Message):
     frame_width: int
     frame_height: int
     faces: tuple[Face, ...] = ()
+    # Index into ``faces`` of the face the checks are about (shared/faces.py), None if none.
+    main_face: int | None = None
+    analysis: FaceAnalysis | None = None
     # Set when the frame could not be analysed (e.g. an image that does not decode).
     error: SystemCode | None = None
-    detect_ms: float = 0.0
+    # Milliseconds per stage (decode, detect, quality, ...), for benchmarks and logs.
+    timings: dict[str, float] = Field(default_factory=dict)
 
 
 class ReplyKind(StrEnum):

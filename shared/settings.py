@@ -105,6 +105,8 @@ class ThresholdSettings(Group):
     specularity: float | None = 0.1
     face_width: int | None = 50
     face_height: int | None = 50
+    # Minimum distance in px from the face box to each frame border (the face must be whole).
+    margin: int | None = 2
     min_frame_width: int | None = 320
     min_frame_height: int | None = 240
     yaw: float | None = 25.0

@@ -30,7 +30,7 @@ def test_frame_round_trip_keeps_bytes() -> None:
 
 def test_estimation_and_reply_round_trip() -> None:
     estimation = EstimationMessage(session_id="s", request_id="r", frame_no=1, frame_width=640, frame_height=480,
-                                   faces=(FACE,), detect_ms=3.2)
+                                   faces=(FACE,), main_face=0, timings={"detect": 3.2})
     assert decode(EstimationMessage, encode(estimation)) == estimation
     reply = ReplyMessage(session_id="s", request_id="r", frame_no=1, kind=ReplyKind.STATS,
                          errors=(FrameCheck.NO_FACE,))

@@ -170,3 +170,21 @@ def test_health_reports_redis(stack: Stack) -> None:
 
     with urllib.request.urlopen(f"{stack.http_url}/health", timeout=5) as response:
         assert json.loads(response.read()) == {"status": "ok", "redis": "ok"}
+
+
+@pytest.mark.anyio
+async def test_dark_frame_and_face_at_the_border_get_their_codes(stack: Stack, data_dir: Path) -> None:
+    from PIL import ImageEnhance
+
+    portrait = media.photo(data_dir, media.OTHER_FACE)
+    dark = media.jpeg(ImageEnhance.Brightness(portrait).enhance(0.3))
+    box = (portrait.width // 3, 0, portrait.width, portrait.height)  # cut through the left of the face
+    async with LPClient(stack.ws_url) as client:
+        await connected(client)
+        dark_reply = (await client.frame(dark)).stats()
+        border_reply = (await client.frame(media.jpeg(portrait.crop(box)))).stats()
+    assert FrameCheck.DARK in dark_reply["errors"]
+    quality = dark_reply["estimations"]["imageQuality"]
+    assert quality["isDark"] is True
+    assert quality["darkness"] < 0.5
+    assert FrameCheck.FACE_TOO_CLOSE_TO_LEFT in border_reply["errors"]

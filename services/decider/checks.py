@@ -1,8 +1,10 @@
 """The frame checks, in the guide's order; each failing check adds its stable code.
 
-Implemented so far: multiface (with ``multiface_policy``), ROI, frame size and face size. The
-image-quality, pose, eyes, mouth, glasses, AGS, liveness, deepfake and image-modification checks
-follow the estimator's estimations as they land (issues 3-4).
+Order (Table 5): multiface -> image quality -> face size and position -> head pose -> eyes ->
+mouth -> glasses -> AGS -> liveness -> deepfake -> image modification. Every failing check's code
+is reported (most actionable first, i.e. in this order); a threshold of ``None`` disables its
+check. Implemented so far: multiface/ROI, image quality, margins, frame size, face size, and
+head pose when the estimator measured it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, Face
-from shared.settings import MultifacePolicy, RoiSettings, Settings
+from shared.faces import select_main_face
+from shared.messages import EstimationMessage, Face, HeadPose, ImageQuality
+from shared.settings import Settings, ThresholdSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,53 +24,63 @@ class CheckResult:
 
 
 def run_checks(estimation: EstimationMessage, settings: Settings) -> CheckResult:
-    face, errors = select_main_face(estimation, settings)
-    if face is None:
+    selection = select_main_face(estimation.faces, estimation.frame_width, estimation.frame_height, settings.roi,
+                                 settings.session.multiface_policy)
+    errors = list(selection.errors)
+    if selection.index is None:
         return CheckResult(tuple(errors), None)
+    face = estimation.faces[selection.index]
     limits = settings.thresholds
-    if (limits.min_frame_width is not None and estimation.frame_width < limits.min_frame_width) or (
-        limits.min_frame_height is not None and estimation.frame_height < limits.min_frame_height
-    ):
-        errors.append(FrameCheck.FRAME_TOO_SMALL)
-    if (limits.face_width is not None and face.box.width < limits.face_width) or (
-        limits.face_height is not None and face.box.height < limits.face_height
-    ):
-        errors.append(FrameCheck.FACE_TOO_SMALL)
+    analysis = estimation.analysis
+    if analysis is not None and analysis.image_quality is not None:
+        errors += quality_failures(analysis.image_quality, limits)
+    errors += position_failures(face, estimation.frame_width, estimation.frame_height, limits)
+    if analysis is not None and analysis.head_pose is not None:
+        errors += pose_failures(analysis.head_pose, limits)
     return CheckResult(tuple(errors), face)
 
 
-def select_main_face(estimation: EstimationMessage, settings: Settings) -> tuple[Face | None, list[FrameCheck]]:
-    """The face to check, chosen by ``multiface_policy`` among the faces inside the ROI."""
-    if not estimation.faces:
-        return None, [FrameCheck.NO_FACE]
-    roi = settings.roi
-    inside = [f for f in estimation.faces if _centre_in_roi(f, roi, estimation.frame_width, estimation.frame_height)]
-    policy = settings.session.multiface_policy
-    if policy is MultifacePolicy.ONLY_ONE and len(estimation.faces) > 1:
-        return max(estimation.faces, key=_area), [FrameCheck.MULTIPLE_FACES]
-    if not inside:
-        return max(estimation.faces, key=_area), [FrameCheck.FACE_OUTSIDE_ROI]
-    if policy is MultifacePolicy.CLOSEST_TO_CENTER:
-        cx, cy = roi.center_x * estimation.frame_width, roi.center_y * estimation.frame_height
-        return min(inside, key=lambda f: _distance2(f, cx, cy)), []
-    return max(inside, key=_area), []
+def below(score: float, threshold: float | None) -> bool:
+    return threshold is not None and score < threshold
 
 
-def _area(face: Face) -> float:
-    return face.box.width * face.box.height
+def quality_failures(quality: ImageQuality, limits: ThresholdSettings) -> list[FrameCheck]:
+    checks = [
+        (quality.blur, limits.blur, FrameCheck.BLURRED),
+        (quality.light, limits.light, FrameCheck.HIGHLIGHTED),
+        (quality.darkness, limits.dark, FrameCheck.DARK),
+        (quality.illumination, limits.illumination, FrameCheck.UNEVEN_ILLUMINATION),
+        (quality.specularity, limits.specularity, FrameCheck.SPECULAR),
+    ]
+    return [code for score, threshold, code in checks if below(score, threshold)]
 
 
-def _centre(face: Face) -> tuple[float, float]:
-    return face.box.x + face.box.width / 2, face.box.y + face.box.height / 2
+def position_failures(face: Face, width: int, height: int, limits: ThresholdSettings) -> list[FrameCheck]:
+    failures = []
+    box = face.box
+    if limits.margin is not None:
+        margins = [
+            (box.x, FrameCheck.FACE_TOO_CLOSE_TO_LEFT),
+            (box.y, FrameCheck.FACE_TOO_CLOSE_TO_TOP),
+            (width - box.x - box.width, FrameCheck.FACE_TOO_CLOSE_TO_RIGHT),
+            (height - box.y - box.height, FrameCheck.FACE_TOO_CLOSE_TO_BOTTOM),
+        ]
+        failures += [code for margin, code in margins if margin < limits.margin]
+    if (limits.min_frame_width is not None and width < limits.min_frame_width) or (
+        limits.min_frame_height is not None and height < limits.min_frame_height
+    ):
+        failures.append(FrameCheck.FRAME_TOO_SMALL)
+    if (limits.face_width is not None and box.width < limits.face_width) or (
+        limits.face_height is not None and box.height < limits.face_height
+    ):
+        failures.append(FrameCheck.FACE_TOO_SMALL)
+    return failures
 
 
-def _distance2(face: Face, x: float, y: float) -> float:
-    fx, fy = _centre(face)
-    return (fx - x) ** 2 + (fy - y) ** 2
-
-
-def _centre_in_roi(face: Face, roi: RoiSettings, width: int, height: int) -> bool:
-    fx, fy = _centre(face)
-    left = (roi.center_x - roi.width / 2) * width
-    top = (roi.center_y - roi.height / 2) * height
-    return left <= fx <= left + roi.width * width and top <= fy <= top + roi.height * height
+def pose_failures(pose: HeadPose, limits: ThresholdSettings) -> list[FrameCheck]:
+    checks = [
+        (pose.yaw, limits.yaw, FrameCheck.YAW_TOO_LARGE),
+        (pose.pitch, limits.pitch, FrameCheck.PITCH_TOO_LARGE),
+        (pose.roll, limits.roll, FrameCheck.ROLL_TOO_LARGE),
+    ]
+    return [code for angle, limit, code in checks if limit is not None and abs(angle) > limit]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import anyio
 
+from services.estimator.analysis import FaceAnalyser
+from services.estimator.arrays import array_module
 from services.estimator.manifest import load_spec
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.runtime import open_session
@@ -29,7 +31,8 @@ async def run(settings: Settings) -> None:
     keys = Keys(settings.redis.key_prefix)
     detector = build_detector(settings)
     redis = connect(settings)
-    worker = EstimatorWorker(redis, keys, settings, detector)
+    analyser = FaceAnalyser(array_module(settings.estimator.device))
+    worker = EstimatorWorker(redis, keys, settings, detector, analyser)
     consumer = Consumer(
         redis, keys, settings.bus, stream=keys.frames, group=Group.ESTIMATOR, kind=FrameMessage,
         handler=worker.handle, batch_size=settings.estimator.batch_size,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from services.estimator.arrays import gpu_usable
 from services.estimator.manifest import ModelSpec
 from shared.errors import ConfigError
 
@@ -19,18 +20,10 @@ def providers_for(device: str) -> list[str]:
     if device == "cpu":
         return ["CPUExecutionProvider"]
     # onnxruntime-gpu lists CUDA even without a GPU and silently falls back: probe with CuPy.
-    usable = "CUDAExecutionProvider" in available and _cuda_device_present()
+    usable = "CUDAExecutionProvider" in available and gpu_usable()
     if device == "gpu" and not usable:
         raise ConfigError("VIGIL_ESTIMATOR__DEVICE=gpu but no usable CUDA device/provider")
     return ["CUDAExecutionProvider", "CPUExecutionProvider"] if usable else ["CPUExecutionProvider"]
-
-
-def _cuda_device_present() -> bool:
-    try:
-        import cupy
-    except ImportError:
-        return False
-    return bool(cupy.cuda.is_available())
 
 
 def open_session(spec: ModelSpec, models_dir: Path, device: str, threads: int) -> ort.InferenceSession:
@@ -39,7 +32,14 @@ def open_session(spec: ModelSpec, models_dir: Path, device: str, threads: int) -
     options.log_severity_level = 3  # the folded graphs trigger harmless "unused initializer" notes
     if threads:
         options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=providers_for(device))
+    wanted = providers_for(device)
+    session = ort.InferenceSession(str(path), options, providers=wanted)
+    if session.get_providers()[0] != wanted[0]:
+        # onnxruntime falls back silently (e.g. a CUDA library missing): say so, fail if GPU was required.
+        message = f"{path.name}: asked for {wanted[0]}, got {session.get_providers()[0]}"
+        if device == "gpu":
+            raise ConfigError(message)
+        log.warning(message)
     spec.verify_graph(
         [(i.name, i.shape) for i in session.get_inputs()], [(o.name, o.shape) for o in session.get_outputs()]
     )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 
 import anyio
 from redis.asyncio import Redis
 
+from services.estimator.analysis import FaceAnalyser
 from services.estimator.decode import decode_rgb
 from services.estimator.model import FaceDetector
+from services.estimator.timings import Timings
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.errors import ImageError
+from shared.faces import select_main_face
 from shared.keys import Keys
 from shared.messages import EstimationMessage, FrameMessage, Message
 from shared.settings import Settings
@@ -22,8 +24,10 @@ log = logging.getLogger(__name__)
 
 
 class EstimatorWorker:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, detector: FaceDetector) -> None:
-        self.redis, self.keys, self.settings, self.detector = redis, keys, settings, detector
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, detector: FaceDetector,
+                 analyser: FaceAnalyser) -> None:
+        self.redis, self.keys, self.settings = redis, keys, settings
+        self.detector, self.analyser = detector, analyser
 
     async def handle(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
         frames = [delivery.message for delivery in batch]
@@ -42,10 +46,15 @@ class EstimatorWorker:
         except ImageError as exc:
             log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
             return EstimationMessage(**common, frame_width=frame.width, frame_height=frame.height, error=exc.code)
-        started = time.perf_counter()
-        faces = self.detector.detect(image)
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        timings = Timings()
+        with timings.stage("detect"):
+            faces = tuple(self.detector.detect(image))
         height, width = image.shape[:2]
+        selection = select_main_face(faces, width, height, self.settings.roi, self.settings.session.multiface_policy)
+        analysis = None
+        if selection.index is not None:
+            analysis = self.analyser.analyse(image, faces[selection.index], timings)
         return EstimationMessage(
-            **common, frame_width=width, frame_height=height, faces=tuple(faces), detect_ms=elapsed_ms,
+            **common, frame_width=width, frame_height=height, faces=faces, main_face=selection.index,
+            analysis=analysis, timings=timings.ms,
         )
