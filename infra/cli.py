@@ -47,14 +47,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from infra.launcher import Launcher
+    from infra.launcher import SERVICES, Launcher
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2
-    scale = {name: int(count) for name, _, count in (item.partition("=") for item in args.scale)}
+    scale: dict[str, int] = {}
+    for item in args.scale:
+        name, _, count = item.partition("=")
+        if name not in SERVICES or not count.isdigit():
+            print(f"vigil: --scale {item!r}: expected SERVICE=N with SERVICE one of {', '.join(SERVICES)}",
+                  file=sys.stderr)
+            return 2
+        scale[name] = int(count)
     return asyncio.run(Launcher(settings, scale=scale, var_dir=args.var).run())
 
 

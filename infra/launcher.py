@@ -50,6 +50,7 @@ class Launcher:
         ]
         self.redis: RedisServer | None = None
         self.stopping = asyncio.Event()
+        self.watchers: list[asyncio.Task[None]] = []
 
     def child_env(self, redis_url: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -70,13 +71,11 @@ class Launcher:
         try:
             for worker in self.workers:
                 await self._spawn(worker, env)
-            watchers = [asyncio.create_task(self._watch(worker, env)) for worker in self.workers]
+            self.watchers = [asyncio.create_task(self._watch(worker, env)) for worker in self.workers]
             stop = asyncio.create_task(self.stopping.wait())
-            done, _ = await asyncio.wait([stop, *watchers], return_when=asyncio.FIRST_COMPLETED)
-            failed = any(task is not stop for task in done)
-            for task in [stop, *watchers]:
-                task.cancel()
-            return 1 if failed else 0
+            done, _ = await asyncio.wait([stop, *self.watchers], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            return 0 if stop in done else 1
         finally:
             await self._stop_all()
 
@@ -127,6 +126,11 @@ class Launcher:
                 with contextlib.suppress(ProcessLookupError):
                     worker.process.kill()
                 await worker.process.wait()
+        # The watchers relay each child's last lines until its pipe closes, then return.
+        if self.watchers:
+            await asyncio.wait(self.watchers, timeout=5)
+        for task in self.watchers:
+            task.cancel()
         if self.redis is not None:
             await asyncio.to_thread(self.redis.stop)
         log.info("all processes stopped")
