@@ -76,11 +76,24 @@ class HeadPose(Model):
     roll: float
 
 
+class EvidenceScore(Model):
+    """A liveness / deepfake / image-modification score in [0, 1], higher = more genuine, with
+    the evidence that produced it (``source``) and each cue's own value, so nobody mistakes a
+    heuristic for a validated model."""
+
+    score: float = Field(ge=0, le=1)
+    source: str
+    cues: dict[str, float] = Field(default_factory=dict)
+
+
 class FaceAnalysis(Model):
     """Everything the estimator measured on the main face; fields are None where not computed."""
 
     image_quality: ImageQuality | None = None
     head_pose: HeadPose | None = None
+    liveness: EvidenceScore | None = None
+    deepfake: EvidenceScore | None = None
+    image_modification: EvidenceScore | None = None
 
 
 class ImageQualityReport(Model):
