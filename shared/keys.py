@@ -9,6 +9,10 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:estimations`` | stream of ``EstimationMessage`` | estimator | group ``decider`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
+| ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
+| ``P:decider:state:{session}`` | string: msgpack ``SessionState`` (counters, aggregation window, marks, best-shot score) | decider | decider (any instance) | expires ``session.ttl_s`` after the last frame |
+| ``P:decider:bestshot:{session}`` | string: the best frame's bytes so far | decider | decider (for the JWT) | expires ``session.ttl_s`` |
+| ``P:audit:{session}`` | stream of ``AuditEvent``: every decision and state change, from which the state can be rebuilt | decider | operators, ``vigil replay``, tests | expires ``session.ttl_s``; ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session-events`` | stream of ``SessionEvent`` | ingress (a session ended or its connection dropped) | group ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:videos`` | stream of ``VideoMessage`` | videobuilder (one per finished video) | admin, statistics | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:video:frames:{session}`` | stream of ``FrameMessage`` copies held for the video | videobuilder | videobuilder | ``MAXLEN ~ video.frames_limit`` when set; expires ``video.expires`` after the last frame |
@@ -50,6 +54,18 @@ class Keys:
 
     def session(self, session_id: str) -> str:
         return f"{self.prefix}:session:{session_id}"
+
+    def plugin_results(self, session_id: str) -> str:
+        return f"{self.prefix}:plugin-results:{session_id}"
+
+    def decider_state(self, session_id: str) -> str:
+        return f"{self.prefix}:decider:state:{session_id}"
+
+    def bestshot(self, session_id: str) -> str:
+        return f"{self.prefix}:decider:bestshot:{session_id}"
+
+    def audit(self, session_id: str) -> str:
+        return f"{self.prefix}:audit:{session_id}"
 
     @property
     def session_events(self) -> str:

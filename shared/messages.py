@@ -76,6 +76,34 @@ class HeadPose(Model):
     roll: float
 
 
+class EyeState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Eyes(Model):
+    """Per eye (the person's own left/right): state and openness (eye aspect ratio based, 0-1)."""
+
+    left: EyeState
+    right: EyeState
+    left_openness: float
+    right_openness: float
+
+
+class Mouth(Model):
+    """Scores in [0, 1]: how open the mouth is, how much it smiles, how likely it is covered."""
+
+    opened: float
+    smile: float
+    occluded: float
+
+
+class Glasses(StrEnum):
+    NONE = "no_glasses"
+    EYEGLASSES = "eyeglasses"
+    SUNGLASSES = "sunglasses"
+
+
 class EvidenceScore(Model):
     """A liveness / deepfake / image-modification score in [0, 1], higher = more genuine, with
     the evidence that produced it (``source``) and each cue's own value, so nobody mistakes a
@@ -91,6 +119,13 @@ class FaceAnalysis(Model):
 
     image_quality: ImageQuality | None = None
     head_pose: HeadPose | None = None
+    eyes: Eyes | None = None
+    mouth: Mouth | None = None
+    eyeglasses: Glasses | None = None
+    # Overall quality in [0, 1] (services/estimator/ags.py documents the rule).
+    ags: float | None = None
+    # 128-D SFace embedding, L2-normalised; computed only when a consumer needs it.
+    descriptor: tuple[float, ...] | None = None
     liveness: EvidenceScore | None = None
     deepfake: EvidenceScore | None = None
     image_modification: EvidenceScore | None = None
@@ -111,14 +146,47 @@ class ImageQualityReport(Model):
     is_specular: bool = Field(alias="isSpecular")
 
 
+class EyesReport(Model):
+    left: EyeState
+    right: EyeState
+    state: EyeState
+
+
+class MouthReport(Model):
+    opened: float
+    smile: float
+    occluded: float
+    state: str  # "closed", "opened", "smile" or "occluded"
+
+
+class ScoreReport(Model):
+    score: float
+    state: str | None = None  # deepfake: "real" or "fake"
+    source: str | None = None  # the evidence that produced the score
+
+
+class ChallengeProgress(Model):
+    done: int
+    total: int
+
+
 class Estimations(Model):
-    """What a STATS reply or the JWT reports of a frame; later issues add fields here."""
+    """What a STATS reply or the JWT reports of a frame (field names as the baseline's JWT)."""
 
     face_count: int = Field(alias="faceCount")
     face_frame_position: FaceFramePosition | None = Field(default=None, alias="faceFramePosition")
     detection_score: float | None = Field(default=None, alias="detectionScore")
+    ags: float | None = None
     image_quality: ImageQualityReport | None = Field(default=None, alias="imageQuality")
     head_pose: HeadPose | None = Field(default=None, alias="headPose")
+    eyes: EyesReport | None = None
+    mouth: MouthReport | None = None
+    eyeglasses: Glasses | None = None
+    liveness: ScoreReport | None = None
+    deepfake: ScoreReport | None = None
+    image_modification: ScoreReport | None = Field(default=None, alias="imageModification")
+    # Active liveness progress (k of n), shown in every mode so the page can display it.
+    active_liveness: ChallengeProgress | None = Field(default=None, alias="activeLiveness")
 
 
 class Message(Model):
@@ -151,10 +219,24 @@ class EstimationMessage(Message):
     # Index into ``faces`` of the face the checks are about (shared/faces.py), None if none.
     main_face: int | None = None
     analysis: FaceAnalysis | None = None
+    # The frame as received, carried only when it has a main face: the decider's best-shot candidate.
+    image: bytes | None = None
+    content_type: ImageType | None = None
     # Set when the frame could not be analysed (e.g. an image that does not decode).
     error: SystemCode | None = None
     # Milliseconds per stage (decode, detect, quality, ...), for benchmarks and logs.
     timings: dict[str, float] = Field(default_factory=dict)
+
+
+class SessionEnd(StrEnum):
+    """Why the decider ended a session (docs/protocol.md maps each to a WebSocket close code)."""
+
+    SUCCESS = "success"
+    MAX_ATTEMPTS = "max_attempts"
+    MAX_LIVENESS_ATTEMPTS = "max_liveness_attempts"
+    FACE_CHANGED = "face_changed"
+    MARKED_FAKE = "marked_fake"
+    PLUGIN = "plugin"
 
 
 class ReplyKind(StrEnum):
@@ -175,8 +257,32 @@ class ReplyMessage(Message):
     jwt: str | None = None
     jwt_id: str | None = None
     error: SystemCode | None = None
-    # The session is over after this reply (success, fake, attempts exhausted).
-    close: bool = False
+    # Set when the session is over after this reply; the ingress closes the socket with its code.
+    end: SessionEnd | None = None
+
+
+class PluginVerdict(StrEnum):
+    PASS = "pass"  # nothing against this frame
+    PENDING = "pending"  # not done yet (an active challenge in progress): no success on this frame
+    FAIL = "fail"  # this frame fails; ``codes`` say why
+    END = "end"  # the session must end (e.g. the face changed); ``mark_fake`` if it was an attack
+
+
+class PluginResult(Message):
+    """A stage-3 plugin's verdict on one frame; the decider joins these before deciding."""
+
+    TYPE = "plugin_result"
+
+    session_id: str
+    request_id: str
+    frame_no: int
+    plugin: str
+    verdict: PluginVerdict
+    codes: tuple[FrameCheck, ...] = ()
+    mark_fake: bool = False
+    # Active challenges: (done, total), for the page's progress display.
+    progress: tuple[int, int] | None = None
+    details: dict[str, float] = Field(default_factory=dict)
 
 
 class SessionOutcome(StrEnum):

@@ -9,7 +9,6 @@ groups and at the top level. ``docs/settings.md`` lists every setting with its d
 from __future__ import annotations
 
 import os
-import secrets
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Literal, Self
@@ -68,10 +67,15 @@ class AdminSettings(Group):
 
 
 class JwtSettings(Group):
-    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    # No default in production: the process refuses to start. In development a random key is
-    # generated per process start (tokens then cannot be verified elsewhere: set one).
+    algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = "HS256"
+    # HS*: the shared secret. No default ships: production refuses to start without one; in
+    # development a random one is generated on first start and kept in ``key_file``.
     key: SecretStr | None = None
+    key_file: Path = Path("var/secrets/jwt.key")
+    # RS256 / ES256: PEM private key (the decider signs); relying parties get the public key.
+    private_key_file: Path | None = None
+    # Key id put in the token header so relying parties can rotate keys.
+    kid: str | None = None
     ttl_s: int = Field(600, ge=1)
 
 
@@ -162,6 +166,14 @@ class VideoSettings(Group):
     task_hook: str | None = None
 
 
+class DeciderSettings(Group):
+    # How long a frame's decision waits for the stage-3 plugins' verdicts before it goes on
+    # without them (a missing verdict blocks success on that frame).
+    plugin_wait_ms: int = Field(1500, ge=0)
+    # Third-party plugins (by name) whose verdict every frame also waits for.
+    extra_plugins: tuple[str, ...] = ()
+
+
 class EstimatorSettings(Group):
     models_dir: Path = Path("var/models")
     # auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.
@@ -203,12 +215,15 @@ class Settings(BaseSettings):
     file_logger: FileLoggerSettings = FileLoggerSettings()
     video_redis: VideoRedisSettings = VideoRedisSettings()
     video: VideoSettings = VideoSettings()
+    decider: DeciderSettings = DeciderSettings()
     estimator: EstimatorSettings = EstimatorSettings()
     bus: BusSettings = BusSettings()
 
     @model_validator(mode="after")
     def _secure_in_production(self) -> Self:
-        if self.env is Env.PRODUCTION:
+        if not self.jwt.algorithm.startswith("HS") and self.jwt.private_key_file is None:
+            raise ValueError(f"VIGIL_JWT__ALGORITHM={self.jwt.algorithm} needs VIGIL_JWT__PRIVATE_KEY_FILE")
+        if self.env is Env.PRODUCTION and self.jwt.algorithm.startswith("HS"):
             key = self.jwt.key.get_secret_value() if self.jwt.key else ""
             if key.lower() in INSECURE_KEYS or len(key) < 32:
                 raise ValueError(
@@ -216,15 +231,6 @@ class Settings(BaseSettings):
                     "(or set VIGIL_ENV=development)"
                 )
         return self
-
-    def jwt_key(self) -> str:
-        """The signing key; in development without one, a random per-process key."""
-        if self.jwt.key is not None:
-            return self.jwt.key.get_secret_value()
-        return _DEVELOPMENT_KEY
-
-
-_DEVELOPMENT_KEY = secrets.token_urlsafe(32)
 
 
 def load_settings() -> Settings:

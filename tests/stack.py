@@ -36,6 +36,11 @@ class Stack:
             "VIGIL_FILE_LOGGER__PATH": str(log_dir / "sessions"),
             "VIGIL_BUS__CLAIM_IDLE_MS": "1000",
             "VIGIL_BUS__BLOCK_MS": "200",
+            # No plugin service in these stacks unless a test asks for one.
+            "VIGIL_ACTIVE_LIVENESS__IS_ENABLED": "false",
+            "VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED": "false",
+            "VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY": "null",
+            "VIGIL_JWT__KEY_FILE": str(log_dir / "jwt.key"),
             "PYTHONUNBUFFERED": "1",
             **overrides,
         }

@@ -72,8 +72,8 @@ def test_production_refuses_missing_or_weak_jwt_key(monkeypatch: pytest.MonkeyPa
         load_settings()
 
 
-def test_development_generates_a_random_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asymmetric_algorithm_needs_a_private_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIGIL_ENV", "development")
-    key = load_settings().jwt_key()
-    assert len(key) >= 32
-    assert key != "secret"
+    monkeypatch.setenv("VIGIL_JWT__ALGORITHM", "ES256")
+    with pytest.raises(ConfigError, match="PRIVATE_KEY_FILE"):
+        load_settings()

@@ -1,10 +1,14 @@
-"""The frame checks, in the guide's order; each failing check adds its stable code.
+"""The per-frame checks, in the guide's order; each failing check adds its stable code.
 
 Order (Table 5): multiface -> image quality -> face size and position -> head pose -> eyes ->
-mouth -> glasses -> AGS -> liveness -> deepfake -> image modification. Every failing check's code
-is reported (most actionable first, i.e. in this order); a threshold of ``None`` disables its
-check. Implemented so far: multiface/ROI, image quality, margins, frame size, face size, and
-head pose when the estimator measured it.
+mouth -> glasses -> AGS, then liveness -> deepfake -> image modification (aggregated over frames,
+services/decider/aggregate.py). Every failing code is reported, in this order (most actionable
+first); a threshold of ``None`` disables its check, and a check whose estimation the estimator
+did not produce is skipped here (the aggregation then fails closed where it matters).
+
+*Gate* checks (multiface, quality, position, pose, AGS) decide whether a frame enters the
+aggregation window; eyes, mouth and glasses are reported on every frame for prompting and
+aggregated over the window, so one blink does not undo a session.
 """
 
 from __future__ import annotations
@@ -13,31 +17,71 @@ from dataclasses import dataclass
 
 from shared.errors import FrameCheck
 from shared.faces import select_main_face
-from shared.messages import EstimationMessage, Face, HeadPose, ImageQuality
+from shared.messages import (
+    EstimationMessage,
+    Eyes,
+    EyeState,
+    Face,
+    FaceAnalysis,
+    Glasses,
+    HeadPose,
+    ImageQuality,
+    Mouth,
+)
 from shared.settings import Settings, ThresholdSettings
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    errors: tuple[FrameCheck, ...]
+    gate: tuple[FrameCheck, ...]  # failures that keep the frame out of the aggregation window
+    soft: tuple[FrameCheck, ...]  # eyes / mouth / glasses failures on this frame
     face: Face | None
+
+    @property
+    def errors(self) -> tuple[FrameCheck, ...]:
+        return tuple(sorted(self.gate + self.soft))
 
 
 def run_checks(estimation: EstimationMessage, settings: Settings) -> CheckResult:
     selection = select_main_face(estimation.faces, estimation.frame_width, estimation.frame_height, settings.roi,
                                  settings.session.multiface_policy)
-    errors = list(selection.errors)
+    gate = list(selection.errors)
     if selection.index is None:
-        return CheckResult(tuple(errors), None)
+        return CheckResult(tuple(gate), (), None)
     face = estimation.faces[selection.index]
     limits = settings.thresholds
-    analysis = estimation.analysis
-    if analysis is not None and analysis.image_quality is not None:
-        errors += quality_failures(analysis.image_quality, limits)
-    errors += position_failures(face, estimation.frame_width, estimation.frame_height, limits)
-    if analysis is not None and analysis.head_pose is not None:
-        errors += pose_failures(analysis.head_pose, limits)
-    return CheckResult(tuple(errors), face)
+    analysis = estimation.analysis or FaceAnalysis()
+    if analysis.image_quality is not None:
+        gate += quality_failures(analysis.image_quality, limits)
+    gate += position_failures(face, estimation.frame_width, estimation.frame_height, limits)
+    if analysis.head_pose is not None:
+        gate += pose_failures(analysis.head_pose, limits)
+    if analysis.ags is not None and below(analysis.ags, limits.ags):
+        gate.append(FrameCheck.LOW_QUALITY)
+    soft: list[FrameCheck] = []
+    if analysis.eyes is not None and not eyes_ok(analysis.eyes, settings.session.accept_one_eye_open):
+        soft.append(FrameCheck.EYES_CLOSED)
+    if analysis.mouth is not None:
+        soft += mouth_failures(analysis.mouth, limits)
+    if analysis.eyeglasses is not None and analysis.eyeglasses.value not in limits.glasses:
+        soft.append(FrameCheck.SUNGLASSES if analysis.eyeglasses is Glasses.SUNGLASSES else FrameCheck.EYEGLASSES)
+    return CheckResult(tuple(gate), tuple(soft), face)
+
+
+def eyes_ok(eyes: Eyes, accept_one_eye_open: bool) -> bool:
+    open_count = (eyes.left is EyeState.OPEN) + (eyes.right is EyeState.OPEN)
+    return open_count == 2 or (accept_one_eye_open and open_count == 1)
+
+
+def mouth_failures(mouth: Mouth, limits: ThresholdSettings) -> list[FrameCheck]:
+    if limits.mouth is None:
+        return []
+    failures = []
+    if mouth.opened > limits.mouth:
+        failures.append(FrameCheck.MOUTH_OPEN)
+    if mouth.occluded > limits.mouth:
+        failures.append(FrameCheck.MOUTH_OCCLUDED)
+    return failures
 
 
 def below(score: float, threshold: float | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 
 from services.decider.decider import Decider
+from services.decider.signing import load_signing_key
 from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
@@ -16,7 +17,7 @@ from shared.settings import Settings, load_settings
 async def run(settings: Settings) -> None:
     keys = Keys(settings.redis.key_prefix)
     redis = connect(settings)
-    decider = Decider(redis, keys, settings)
+    decider = Decider(redis, keys, settings, load_signing_key(settings))
     consumer = Consumer(
         redis, keys, settings.bus, stream=keys.estimations, group=Group.DECIDER, kind=EstimationMessage,
         handler=decider.handle,

@@ -1,22 +1,12 @@
-"""Building the reply for a checked frame: what the person (and, in development, the
-integrator) sees. Production replies carry only error codes and the face geometry."""
+"""The reply for a decided frame: STATS with codes, SUCCESS with the signed JWT, or ERROR."""
 
 from __future__ import annotations
 
-from services.decider.checks import CheckResult, below
+import base64
+from typing import Any
+
 from shared.errors import SystemCode
-from shared.messages import (
-    EstimationMessage,
-    Estimations,
-    FaceFramePosition,
-    ImageQuality,
-    ImageQualityReport,
-    PixelRect,
-    Rect,
-    ReplyKind,
-    ReplyMessage,
-)
-from shared.settings import Env, Settings, ThresholdSettings
+from shared.messages import EstimationMessage, Estimations, ReplyKind, ReplyMessage, SessionEnd
 
 
 def error_reply(estimation: EstimationMessage, code: SystemCode) -> ReplyMessage:
@@ -26,41 +16,33 @@ def error_reply(estimation: EstimationMessage, code: SystemCode) -> ReplyMessage
     )
 
 
-def stats_reply(estimation: EstimationMessage, result: CheckResult, settings: Settings) -> ReplyMessage:
-    position = None
-    if result.face is not None:
-        position = face_frame_position(result.face.box, estimation.frame_width, estimation.frame_height)
-    # Production shows the person only codes and the face geometry, never scores.
-    development = settings.env is Env.DEVELOPMENT
-    analysis = estimation.analysis if development else None
-    estimations = Estimations(
-        face_count=len(estimation.faces),
-        face_frame_position=position,
-        detection_score=result.face.score if development and result.face else None,
-        image_quality=quality_report(analysis.image_quality, settings.thresholds)
-        if analysis and analysis.image_quality else None,
-        head_pose=analysis.head_pose if analysis else None,
-    )
+def stats_reply(estimation: EstimationMessage, codes: tuple[Any, ...], report: Estimations,
+                end: SessionEnd | None) -> ReplyMessage:
     return ReplyMessage(
         session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
-        kind=ReplyKind.STATS, errors=result.errors, estimations=estimations,
+        kind=ReplyKind.STATS, errors=codes, estimations=report, end=end,
     )
 
 
-def quality_report(quality: ImageQuality, limits: ThresholdSettings) -> ImageQualityReport:
-    return ImageQualityReport(
-        blur=quality.blur, is_blurred=below(quality.blur, limits.blur),
-        light=quality.light, is_highlighted=below(quality.light, limits.light),
-        darkness=quality.darkness, is_dark=below(quality.darkness, limits.dark),
-        illumination=quality.illumination, is_illuminated=below(quality.illumination, limits.illumination),
-        specularity=quality.specularity, is_specular=below(quality.specularity, limits.specularity),
+def success_reply(estimation: EstimationMessage, token: str, jwt_id: str) -> ReplyMessage:
+    return ReplyMessage(
+        session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
+        kind=ReplyKind.SUCCESS, jwt=token, jwt_id=jwt_id, end=SessionEnd.SUCCESS,
     )
 
 
-def face_frame_position(box: Rect, frame_width: int, frame_height: int) -> FaceFramePosition:
-    face = PixelRect(x=round(box.x), y=round(box.y), width=round(box.width), height=round(box.height))
-    return FaceFramePosition(
-        face_rect=face,
-        frame_rect=PixelRect(x=0, y=0, width=frame_width, height=frame_height),
-        margins=(face.y, frame_width - face.x - face.width, frame_height - face.y - face.height, face.x),
-    )
+def token_claims(session_id: str, jwt_id: str, bestshot: bytes, report: Estimations) -> dict[str, Any]:
+    """The JWT payload: the baseline's fields plus the session id and the evidence sources."""
+    estimations = report.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return {
+        "errors": [],
+        "isOk": True,
+        "bestshot": base64.b64encode(bestshot).decode(),
+        "estimations": estimations,
+        "evidence": {
+            name: estimations[name]["source"]
+            for name in ("liveness", "deepfake", "imageModification") if name in estimations
+        },
+        "jti": jwt_id,
+        "sid": session_id,
+    }

@@ -57,4 +57,7 @@ class EstimatorWorker:
         return EstimationMessage(
             **common, frame_width=width, frame_height=height, faces=faces, main_face=selection.index,
             analysis=analysis, timings=timings.ms,
+            # The decider keeps the best frame for the JWT; frames without a face are never it.
+            image=frame.image if analysis is not None else None,
+            content_type=frame.content_type if analysis is not None else None,
         )

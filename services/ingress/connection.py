@@ -145,11 +145,11 @@ class Connection:
         finally:
             self.in_flight = False
         await self.send(reply_text(reply))
-        if reply.close:
+        if reply.end is not None:
             self.ended = True
             outcome = SessionOutcome.SUCCESS if reply.kind is ReplyKind.SUCCESS else SessionOutcome.FAILED
             await self.sessions.end(exchange.session_id, outcome, reply.frame_no, reply.jwt_id)
-            await self.close(close_code(reply), reply.kind.value)
+            await self.close(close_code(reply.end), reply.end.value)
 
     async def finish(self) -> None:
         """After the socket is gone: announce a drop, so the session's video can be scheduled."""

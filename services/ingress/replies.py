@@ -7,7 +7,7 @@ from enum import IntEnum
 
 from shared.errors import SystemCode, VigilError
 from shared.lpproto import Command, format_message
-from shared.messages import ReplyKind, ReplyMessage
+from shared.messages import ReplyKind, ReplyMessage, SessionEnd
 
 
 class CloseCode(IntEnum):
@@ -15,8 +15,22 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000  # after SUCCESS
     MESSAGE_TOO_BIG = 1009  # a message over ingress.max_message_bytes
-    SESSION_OVER = 4000  # the decider ended the session (attempts exhausted, fake, face changed)
+    SESSION_OVER = 4000  # a plugin ended the session
     NOT_TEXT = 4001  # a binary WebSocket message: LPProto is text
+    MAX_ATTEMPTS = 4002
+    MAX_LIVENESS_ATTEMPTS = 4003
+    FACE_CHANGED = 4004
+    MARKED_FAKE = 4005
+
+
+CLOSE_CODES = {
+    SessionEnd.SUCCESS: CloseCode.NORMAL,
+    SessionEnd.MAX_ATTEMPTS: CloseCode.MAX_ATTEMPTS,
+    SessionEnd.MAX_LIVENESS_ATTEMPTS: CloseCode.MAX_LIVENESS_ATTEMPTS,
+    SessionEnd.FACE_CHANGED: CloseCode.FACE_CHANGED,
+    SessionEnd.MARKED_FAKE: CloseCode.MARKED_FAKE,
+    SessionEnd.PLUGIN: CloseCode.SESSION_OVER,
+}
 
 
 def error_text(code: SystemCode, detail: str = "") -> str:
@@ -44,5 +58,5 @@ def reply_text(reply: ReplyMessage) -> str:
     return format_message(Command.STATS, {"content-type": "application/json"}, json.dumps(body))
 
 
-def close_code(reply: ReplyMessage) -> CloseCode:
-    return CloseCode.NORMAL if reply.kind is ReplyKind.SUCCESS else CloseCode.SESSION_OVER
+def close_code(end: SessionEnd) -> CloseCode:
+    return CLOSE_CODES[end]

@@ -1,0 +1,90 @@
+"""The session policy: given the state, a frame's estimations and its plugin results, what
+happens (docs/decider.md). Pure: the same inputs give the same events and answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from services.decider.aggregate import aggregate_failures, window_frame
+from services.decider.checks import CheckResult, run_checks
+from services.decider.state import AuditEvent, AuditKind, SessionState, WindowFrame
+from shared.errors import FrameCheck
+from shared.messages import EstimationMessage, PluginResult, PluginVerdict, SessionEnd
+from shared.settings import Settings
+
+
+@dataclass
+class Decision:
+    checks: CheckResult
+    codes: tuple[FrameCheck, ...]
+    events: list[AuditEvent] = field(default_factory=list)
+    end: SessionEnd | None = None
+    progress: tuple[int, int] | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.end is SessionEnd.SUCCESS
+
+
+def decide(
+    state: SessionState, estimation: EstimationMessage, plugins: Mapping[str, PluginResult | None],
+    settings: Settings, *, now: float, jwt_id: str,
+) -> Decision:
+    checks = run_checks(estimation, settings)
+
+    def event(kind: AuditKind, **fields: object) -> AuditEvent:
+        return AuditEvent(session_id=state.session_id, frame_no=estimation.frame_no, at=now, kind=kind,
+                          **fields)
+
+    if state.marked_fake or state.end is not None:
+        # A session marked fake (or already over) stays so: reconnecting cannot make it pass.
+        codes = (FrameCheck.SESSION_MARKED_FAKE,) if state.marked_fake else checks.errors
+        decision = Decision(checks, codes, end=SessionEnd.MARKED_FAKE if state.marked_fake else state.end)
+        decision.events.append(event(AuditKind.FRAME, codes=codes))
+        return decision
+
+    plugin_codes: list[FrameCheck] = []
+    plugins_pass, end, fake, progress = True, None, False, None
+    for result in plugins.values():
+        if result is None or result.verdict is not PluginVerdict.PASS:
+            plugins_pass = False
+        if result is None:
+            continue
+        plugin_codes += result.codes
+        progress = result.progress or progress
+        if result.verdict is PluginVerdict.END:
+            end = SessionEnd.FACE_CHANGED if FrameCheck.FACE_CHANGED in result.codes else SessionEnd.PLUGIN
+            fake = fake or result.mark_fake
+
+    entered: WindowFrame | None = window_frame(estimation, checks) if checks.face and not checks.gate else None
+    window = (*state.window, entered)[-settings.session.aggregate_frames:] if entered else state.window
+    aggregate = aggregate_failures(window, settings) if entered else []
+    full = len(window) >= settings.session.aggregate_frames
+    codes = tuple(dict.fromkeys([*checks.errors, *aggregate, *plugin_codes]))
+    decision = Decision(checks, codes, progress=progress)
+    decision.events.append(event(
+        AuditKind.FRAME, codes=codes, window_frame=entered,
+        plugins={name: (r.verdict.value if r else "missing") for name, r in plugins.items()},
+    ))
+    if entered and entered.shot_score >= 0 and (state.best_shot_score is None
+                                                 or entered.shot_score > state.best_shot_score):
+        decision.events.append(event(AuditKind.BESTSHOT, shot_score=entered.shot_score))
+    if fake:
+        decision.events.append(event(AuditKind.MARKED_FAKE, reason=",".join(map(str, plugin_codes))))
+
+    limits = settings.session
+    if entered and full and not codes and plugins_pass and end is None:
+        end = SessionEnd.SUCCESS
+    elif end is None and limits.max_attempts is not None and state.attempts + 1 >= limits.max_attempts:
+        end = SessionEnd.MAX_ATTEMPTS
+    elif (end is None and entered and limits.max_liveness_attempts is not None
+          and state.liveness_attempts + 1 >= limits.max_liveness_attempts):
+        end = SessionEnd.MAX_LIVENESS_ATTEMPTS
+    if fake and end is not SessionEnd.FACE_CHANGED:
+        end = SessionEnd.MARKED_FAKE
+    if end is not None:
+        decision.end = end
+        decision.events.append(event(AuditKind.ENDED, end=end,
+                                     jwt_id=jwt_id if end is SessionEnd.SUCCESS else None))
+    return decision

@@ -1,0 +1,87 @@
+"""A session's decision state, and the events that change it (event-sourced).
+
+The decider never edits state in place: each frame yields ``AuditEvent``s, which are appended to
+the session's audit stream and folded into the state with ``apply``. Folding the audit stream
+from the start rebuilds the state exactly (tests/test_decider_state.py proves it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from pydantic import Field
+
+from shared.errors import FrameCheck
+from shared.messages import Message, Model, SessionEnd
+
+
+class WindowFrame(Model):
+    """A frame that passed the gate checks: one entry of the aggregation window."""
+
+    frame_no: int
+    liveness: float | None = None
+    deepfake: float | None = None
+    image_modification: float | None = None
+    eyes_ok: bool | None = None
+    mouth_ok: bool | None = None
+    glasses_ok: bool | None = None
+    shot_score: float = 0.0
+
+
+class AuditKind(StrEnum):
+    FRAME = "frame"  # a frame was decided
+    BESTSHOT = "bestshot"  # a better best shot was kept
+    MARKED_FAKE = "marked_fake"
+    ENDED = "ended"
+
+
+class AuditEvent(Message):
+    TYPE = "audit"
+
+    session_id: str
+    frame_no: int
+    at: float
+    kind: AuditKind
+    codes: tuple[FrameCheck, ...] = ()
+    window_frame: WindowFrame | None = None  # FRAME: set when the frame entered the window
+    plugins: dict[str, str] = Field(default_factory=dict)  # FRAME: plugin -> verdict
+    shot_score: float | None = None  # BESTSHOT
+    reason: str | None = None  # MARKED_FAKE
+    end: SessionEnd | None = None  # ENDED
+    jwt_id: str | None = None  # ENDED with success
+
+
+class SessionState(Model):
+    session_id: str
+    attempts: int = 0
+    liveness_attempts: int = 0
+    last_frame_no: int = 0
+    window: tuple[WindowFrame, ...] = ()
+    best_frame_no: int | None = None
+    best_shot_score: float | None = None
+    marked_fake: bool = False
+    end: SessionEnd | None = None
+    jwt_id: str | None = None
+
+
+def apply(state: SessionState, event: AuditEvent, window_size: int) -> SessionState:
+    """The state after ``event``; pure, so replaying the audit stream rebuilds the state."""
+    if event.kind is AuditKind.FRAME:
+        update: dict[str, object] = {"attempts": state.attempts + 1, "last_frame_no": event.frame_no}
+        if event.window_frame is not None:
+            update["liveness_attempts"] = state.liveness_attempts + 1
+            update["window"] = (*state.window, event.window_frame)[-window_size:]
+        return state.model_copy(update=update)
+    if event.kind is AuditKind.BESTSHOT:
+        return state.model_copy(update={"best_frame_no": event.frame_no, "best_shot_score": event.shot_score})
+    if event.kind is AuditKind.MARKED_FAKE:
+        return state.model_copy(update={"marked_fake": True})
+    return state.model_copy(update={"end": event.end, "jwt_id": event.jwt_id})
+
+
+def rebuild(session_id: str, events: Iterable[AuditEvent], window_size: int) -> SessionState:
+    state = SessionState(session_id=session_id)
+    for event in events:
+        state = apply(state, event, window_size)
+    return state
