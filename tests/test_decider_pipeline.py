@@ -4,6 +4,9 @@ audit stream that rebuilds the session's state."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +82,14 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
     assert payload["bestshot"]
     with pytest.raises(jwt.InvalidSignatureError):
         verify_token(token, key="another-key-" + "y" * 32, algorithms=["HS256"])
+    # The relying party's command line check.
+    cli = [sys.executable, "-m", "infra.cli", "verify", "-", "--key"]  # a token with its best shot is ~100 KB
+    good = subprocess.run([*cli, KEY], input=token, capture_output=True, text=True, timeout=30, check=False)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["sid"] == session_id
+    bad = subprocess.run([*cli, "z" * 40], input=token, capture_output=True, text=True, timeout=30, check=False)
+    assert bad.returncode == 1
+    assert "INVALID" in bad.stderr
     # The session is over: reconnecting with its id is refused.
     async with LPClient(stack.ws_url) as again:
         reply = await again.connect(session_id=session_id)
