@@ -98,6 +98,11 @@ class Launcher:
             code = await process.wait()
             if self.stopping.is_set():
                 return
+            if code == 0:
+                # A deliberate exit (e.g. the video builder when VideoRedis is off): not a crash.
+                log.info("%s exited cleanly; not restarting it", worker.name)
+                await self.stopping.wait()
+                return
             now = time.monotonic()
             worker.restarts.append(now)
             while worker.restarts and now - worker.restarts[0] > self.restart_window_s:

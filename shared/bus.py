@@ -35,7 +35,7 @@ async def is_idle(redis: Redis, stream: str, group: str) -> bool:
     last = info["last-generated-id"]
     for entry in await redis.xinfo_groups(stream):
         if text(entry["name"]) == group:
-            return int(entry["pending"]) == 0 and _id(entry["last-delivered-id"]) >= _id(last)
+            return int(entry["pending"]) == 0 and stream_id(entry["last-delivered-id"]) >= stream_id(last)
     return int(info["length"]) == 0
 
 
@@ -55,7 +55,7 @@ def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _id(value: bytes | str) -> tuple[int, int]:
+def stream_id(value: bytes | str) -> tuple[int, int]:
     millis, _, seq = text(value).partition("-")
     return int(millis), int(seq or 0)
 

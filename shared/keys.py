@@ -15,10 +15,10 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:audit:{session}`` | stream of ``AuditEvent``: every decision and state change, from which the state can be rebuilt | decider | operators, ``vigil replay``, tests | expires ``session.ttl_s``; ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session-events`` | stream of ``SessionEvent`` | ingress (a session ended or its connection dropped) | group ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:videos`` | stream of ``VideoMessage`` | videobuilder (one per finished video) | admin, statistics | ``MAXLEN ~ bus.stream_maxlen`` |
-| ``P:video:frames:{session}`` | stream of ``FrameMessage`` copies held for the video | videobuilder | videobuilder | ``MAXLEN ~ video.frames_limit`` when set; expires ``video.expires`` after the last frame |
+| ``P:video:frames:{session}`` | stream of ``FrameMessage`` copies held for the video (written atomically with the task state by a Lua script) | videobuilder | videobuilder | ``MAXLEN ~ video.frames_limit`` when set; expires ``video.expires`` after the last frame (kept after a ``disconnected`` session's video, so a resumed session rebuilds one common video) |
 | ``P:video:due`` | sorted set: session -> time (epoch s) its video is due to be built | videobuilder | videobuilder | members removed when built |
 | ``P:video:lock:{session}`` | string: builder name, ``SET NX PX`` | videobuilder building the session | videobuilder | expires after ``video.lock_ms`` unless renewed |
-| ``P:video:task:{session}`` | hash: the finished video's record | videobuilder | admin, ``vigil`` CLI | expires ``video.result_ttl`` |
+| ``P:video:task:{session}`` | hash: the video task: ``status`` (pending/done/empty/error), ``outcome``, ``jwt_id``, ``event_id``, ``session_frames``, ``attempts``, then the finished video's record | videobuilder | admin, ``vigil`` CLI | expires ``video.expires`` while pending, ``video.result_ttl`` once done |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are

@@ -1,0 +1,3 @@
+from services.videobuilder.main import main
+
+main()

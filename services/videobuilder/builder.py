@@ -1,0 +1,114 @@
+"""Building one claimed session: its held frames -> the video file, its JSON record, the task
+hash, a ``VideoMessage`` on the videos stream, the user's hook.
+
+Steps are ordered so that a builder dying at any point leaves the session due and claimable:
+the file appears by an atomic rename, the message is published before the task is marked done
+(at-least-once: a builder killed between the two makes another publish it again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import anyio
+from redis.asyncio import Redis
+
+from services.videobuilder.claims import Claim
+from services.videobuilder.encoder import EncodeResult, SourceFrame, encode_video
+from services.videobuilder.hooks import Hook, run_hook
+from services.videobuilder.records import (
+    VideoRecord,
+    record_path,
+    remove_other_videos,
+    remove_stale_parts,
+    temp_path,
+    video_path,
+    write_json,
+)
+from services.videobuilder.tasks import Status, Task, TaskStore
+from shared.bus import publish
+from shared.errors import MessageDecodeError
+from shared.keys import Keys
+from shared.messages import ENTRY_FIELD, FrameMessage, decode
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    frames: list[SourceFrame]
+    held: int  # distinct frames held for the session, before frames_limit
+    undecodable: int
+
+
+def select_frames(payloads: Sequence[bytes], frames_limit: int) -> Selection:
+    """The session's frames in ``frame_no`` order, each once, the last ``frames_limit`` if set."""
+    by_number: dict[int, SourceFrame] = {}
+    undecodable = 0
+    for payload in payloads:
+        try:
+            frame = decode(FrameMessage, {ENTRY_FIELD: payload})
+        except MessageDecodeError:
+            undecodable += 1
+            continue
+        # A frame redelivered by the bus is held twice; the first copy is kept.
+        by_number.setdefault(frame.frame_no, SourceFrame(frame.frame_no, frame.received_at, frame.image))
+    ordered = [by_number[number] for number in sorted(by_number)]
+    return Selection(ordered[-frames_limit:] if frames_limit else ordered, len(ordered), undecodable)
+
+
+class Builder:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, tasks: TaskStore, hook: Hook | None) -> None:
+        self.redis, self.keys, self.tasks, self.hook = redis, keys, tasks, hook
+        self.video, self.stream_maxlen = settings.video, settings.bus.stream_maxlen
+
+    async def build(self, session: str, score: float, task: Task, claim: Claim) -> None:
+        codec = self.video.codec
+        path = video_path(self.video.storage, session, codec).absolute()
+        selection = select_frames(await self.tasks.frames(session), self.video.frames_limit)
+        expected = min(task.session_frames or 0, self.video.frames_limit or (task.session_frames or 0))
+        if selection.held < expected:
+            # Expired, trimmed from the frames stream before they were read, or never published.
+            log.warning("session %s: %d of its %d frames are held", session, selection.held, task.session_frames)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path)
+        part = temp_path(path, claim.token.rpartition("/")[2])
+        started = time.perf_counter()
+        try:
+            result = await anyio.to_thread.run_sync(encode_video, selection.frames, part, codec)
+            if claim.lost:
+                log.warning("session %s: claim lost while encoding; leaving it to its new owner", session)
+                return
+            skipped = result.skipped_frames + selection.undecodable
+            if result.frame_count == 0:
+                log.warning("session %s: no usable frame (%d skipped); no video", session, skipped)
+                await self.tasks.finish(session, score, Status.EMPTY, {"skipped_frames": str(skipped)},
+                                        keep_frames=not task.ended)
+                return
+            os.replace(part, path)
+            remove_other_videos(path)
+        finally:
+            part.unlink(missing_ok=True)
+        record = self._record(session, path, task, result, skipped)
+        write_json(record, record_path(path))
+        message = record.message()
+        await publish(self.redis, self.keys.videos, message, maxlen=self.stream_maxlen)
+        await run_hook(self.hook, message)
+        await self.tasks.finish(session, score, Status.DONE, record.task_fields(), keep_frames=not task.ended)
+        log.info("session %s: %s video, %d frames (%d skipped), %.2f s, encoded in %.2f s", session, codec,
+                 result.frame_count, skipped, result.duration_s, time.perf_counter() - started)
+
+    def _record(
+        self, session: str, path: os.PathLike[str], task: Task, result: EncodeResult, skipped: int,
+    ) -> VideoRecord:
+        return VideoRecord(
+            session_id=session, path=os.fspath(path), frame_count=result.frame_count,
+            skipped_frames=skipped, codec=self.video.codec, duration_s=result.duration_s,
+            width=result.width, height=result.height, outcome=task.outcome, jwt_id=task.jwt_id,
+            first_frame_at=result.first_at, last_frame_at=result.last_at, built_at=time.time(),
+        )

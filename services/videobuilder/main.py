@@ -1,0 +1,84 @@
+"""Composition root of the video builder: two consumers (frames, session events) and the build loop."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import anyio
+from redis.asyncio import Redis
+
+from services.videobuilder.builder import Builder
+from services.videobuilder.claims import Claims
+from services.videobuilder.collector import Collector
+from services.videobuilder.hooks import load_hook
+from services.videobuilder.scheduler import Scheduler
+from services.videobuilder.tasks import TaskStore
+from shared.bus import connect
+from shared.consumer import Consumer, consumer_name
+from shared.keys import Group, Keys
+from shared.logs import setup_logging
+from shared.messages import FrameMessage, SessionEvent
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoBuilder:
+    frames: Consumer[FrameMessage]
+    events: Consumer[SessionEvent]
+    scheduler: Scheduler
+
+    async def run(self, *, drain: bool = False) -> None:
+        """Run until cancelled; with ``drain``, until both streams are read and no video is waiting."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: self.frames.run(drain=drain))
+            group.start_soon(lambda: self.events.run(drain=drain))
+            if not drain:
+                group.start_soon(self.scheduler.run)
+        if drain:
+            await self.scheduler.run(drain=True)
+
+
+def compose(redis: Redis, settings: Settings, *, name: str | None = None, poll_s: float = 0.5) -> VideoBuilder:
+    keys = Keys(settings.redis.key_prefix)
+    name = name or consumer_name()
+    tasks = TaskStore(redis, keys, settings.video)
+    builder = Builder(redis, keys, settings, tasks, load_hook(settings.video.task_hook))
+    claims = Claims(redis, keys, settings.video.lock_ms, name)
+    collector = Collector(redis, keys, tasks, on_due=lambda: scheduler.wake())
+    scheduler = Scheduler(tasks, claims, builder, collector.caught_up, poll_s=poll_s)
+    return VideoBuilder(
+        frames=Consumer(
+            redis, keys, settings.bus, stream=keys.frames, group=Group.VIDEOBUILDER, kind=FrameMessage,
+            handler=collector.frames, name=name,
+        ),
+        events=Consumer(
+            redis, keys, settings.bus, stream=keys.session_events, group=Group.VIDEOBUILDER, kind=SessionEvent,
+            handler=collector.events, name=name,
+        ),
+        scheduler=scheduler,
+    )
+
+
+async def run(settings: Settings) -> None:
+    redis = connect(settings)
+    try:
+        await compose(redis, settings).run()
+    finally:
+        await redis.aclose()
+
+
+def main() -> None:
+    setup_logging()
+    settings = load_settings()
+    if not settings.video_redis.is_enabled:
+        # The guide's VideoRedis switch: no frames are held and no video is made.
+        log.info("video building is off (VIGIL_VIDEO_REDIS__IS_ENABLED=false); exiting")
+        return
+    anyio.run(run, settings)
+
+
+if __name__ == "__main__":
+    main()
