@@ -27,6 +27,7 @@ SERVICES: dict[str, list[str]] = {
     "ingress": ["-m", "services.ingress"],
     "estimator": ["-m", "services.estimator"],
     "decider": ["-m", "services.decider"],
+    "plugins": ["-m", "services.plugins"],
     "videobuilder": ["-m", "services.videobuilder"],
 }
 

@@ -6,10 +6,12 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | key | type | producer | consumers | retention |
 |---|---|---|---|---|
 | ``P:frames`` | stream of ``FrameMessage`` | ingress (one entry per FRAME) | groups ``estimator``, ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
-| ``P:estimations`` | stream of ``EstimationMessage`` | estimator | group ``decider`` | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:estimations`` | stream of ``EstimationMessage`` | estimator | groups ``decider``, ``plugins`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
+| ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | stage-5 post-processing (FileLogger), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
 | ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
+| ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
 | ``P:decider:state:{session}`` | string: msgpack ``SessionState`` (counters, aggregation window, marks, best-shot score) | decider | decider (any instance) | expires ``session.ttl_s`` after the last frame |
 | ``P:decider:bestshot:{session}`` | string: the best frame's bytes so far | decider | decider (for the JWT) | expires ``session.ttl_s`` |
 | ``P:audit:{session}`` | stream of ``AuditEvent``: every decision and state change, from which the state can be rebuilt | decider | operators, ``vigil replay``, tests | expires ``session.ttl_s``; ``MAXLEN ~ bus.stream_maxlen`` |
@@ -34,6 +36,7 @@ from enum import StrEnum
 class Group(StrEnum):
     ESTIMATOR = "estimator"
     DECIDER = "decider"
+    PLUGINS = "plugins"
     VIDEOBUILDER = "videobuilder"
 
 
@@ -49,6 +52,10 @@ class Keys:
     def estimations(self) -> str:
         return f"{self.prefix}:estimations"
 
+    @property
+    def decisions(self) -> str:
+        return f"{self.prefix}:decisions"
+
     def reply(self, session_id: str) -> str:
         return f"{self.prefix}:reply:{session_id}"
 
@@ -57,6 +64,9 @@ class Keys:
 
     def plugin_results(self, session_id: str) -> str:
         return f"{self.prefix}:plugin-results:{session_id}"
+
+    def plugin_state(self, plugin: str, session_id: str) -> str:
+        return f"{self.prefix}:plugin:state:{plugin}:{session_id}"
 
     def decider_state(self, session_id: str) -> str:
         return f"{self.prefix}:decider:state:{session_id}"

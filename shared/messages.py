@@ -126,6 +126,11 @@ class FaceAnalysis(Model):
     ags: float | None = None
     # 128-D SFace embedding, L2-normalised; computed only when a consumer needs it.
     descriptor: tuple[float, ...] | None = None
+    # 3-D parallax evidence against the session's most frontal frame so far: the median
+    # residual of the landmarks after the best homography, in inter-ocular distances (a flat
+    # picture moves by one homography; a real head does not), and the pose change it spans.
+    parallax: float | None = None
+    pose_change_deg: float | None = None
     liveness: EvidenceScore | None = None
     deepfake: EvidenceScore | None = None
     image_modification: EvidenceScore | None = None
@@ -194,6 +199,18 @@ class Message(Model):
     VERSION: ClassVar[int] = 1
 
 
+class ClientInfo(Model):
+    """What the page says about its camera (CONNECT headers) and each frame (FRAME headers).
+    Untrusted by nature: evidence for the VirtualCameraChecker, never proof."""
+
+    camera_label: str | None = None
+    camera_settings: str | None = None  # the JSON of getSettings() / getCapabilities() as sent
+    frame_time_ms: float | None = None  # the page's capture time of this frame (performance.now())
+    user_agent: str | None = None
+    # Selfie mode pages may send mirrored frames: the estimator then flips yaw and roll back.
+    mirrored: bool = False
+
+
 class FrameMessage(Message):
     TYPE = "frame"
 
@@ -205,6 +222,7 @@ class FrameMessage(Message):
     image: bytes
     width: int
     height: int
+    client: ClientInfo | None = None
 
 
 class EstimationMessage(Message):
@@ -219,6 +237,10 @@ class EstimationMessage(Message):
     # Index into ``faces`` of the face the checks are about (shared/faces.py), None if none.
     main_face: int | None = None
     analysis: FaceAnalysis | None = None
+    received_at: float = 0.0
+    client: ClientInfo | None = None
+    # SHA-256 of the frame's bytes: identical frames are a sign of a synthetic source.
+    image_sha256: str = ""
     # The frame as received, carried only when it has a main face: the decider's best-shot candidate.
     image: bytes | None = None
     content_type: ImageType | None = None

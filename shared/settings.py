@@ -126,10 +126,24 @@ class ThresholdSettings(Group):
     detection: float = Field(0.6, ge=0, le=1)
 
 
+class Interaction(StrEnum):
+    """Active liveness actions (guide Table 15, plus smile and mouth open as options)."""
+
+    BLINK = "blink"
+    YAW_LEFT = "yaw_left"  # the person turns their head to their own left
+    YAW_RIGHT = "yaw_right"
+    PITCH_UP = "pitch_up"
+    PITCH_DOWN = "pitch_down"
+    SMILE = "smile"
+    MOUTH_OPEN = "mouth_open"
+
+
 class ActiveLivenessSettings(Group):
     is_enabled: bool = True
     cooldown_frames_count: int = Field(2, ge=0)
-    interaction_list: tuple[str, ...] = ("blink", "yaw_left", "yaw_right", "pitch_up", "pitch_down")
+    interaction_list: tuple[Interaction, ...] = (
+        Interaction.BLINK, Interaction.YAW_LEFT, Interaction.YAW_RIGHT, Interaction.PITCH_UP, Interaction.PITCH_DOWN,
+    )
     interaction_count: int = Field(2, ge=1)
     interaction_order: Literal["random", "fixed"] = "random"
     yaw_start_deg: float = 10.0
@@ -138,10 +152,23 @@ class ActiveLivenessSettings(Group):
     pitch_threshold_deg: float = 15.0
     accept_one_eye_open: bool = False
     interaction_timeout_s: float = Field(5.0, gt=0)
+    # A turn or tilt counts only if the face landmarks moved like a 3-D head, not like a flat
+    # picture: the estimator's parallax residual (in inter-ocular distances) must reach this.
+    parallax_min_residual: float | None = 0.085
+    smile_threshold: float = Field(0.5, ge=0, le=1)
+    mouth_open_threshold: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _count_fits_list(self) -> Self:
+        if self.interaction_count > len(self.interaction_list):
+            raise ValueError("active_liveness.interaction_count exceeds the interaction_list")
+        return self
 
 
 class VirtualCameraCheckerSettings(Group):
     is_enabled: bool = True
+    # Detections are always logged and reported; with this they also fail the frame (code 81).
+    fail_on_detection: bool = False
 
 
 class FileLoggerSettings(Group):
@@ -170,8 +197,18 @@ class DeciderSettings(Group):
     # How long a frame's decision waits for the stage-3 plugins' verdicts before it goes on
     # without them (a missing verdict blocks success on that frame).
     plugin_wait_ms: int = Field(1500, ge=0)
-    # Third-party plugins (by name) whose verdict every frame also waits for.
-    extra_plugins: tuple[str, ...] = ()
+
+
+class PluginsSettings(Group):
+    """The plugins service (services/plugins/) and third-party plugins (docs/plugins.md)."""
+
+    # Third-party plugins by entry-point name (group ``vigil.plugins``); every frame waits for them.
+    extra: tuple[str, ...] = ()
+    # A plugin slower than this on a frame is treated by ``failure_policy``.
+    timeout_ms: int = Field(1000, ge=1)
+    # What a plugin that raises or times out means for the frame: "fail" blocks success on it
+    # (safe default), "skip" ignores the plugin for that frame.
+    failure_policy: Literal["fail", "skip"] = "fail"
 
 
 class EstimatorSettings(Group):
@@ -216,6 +253,7 @@ class Settings(BaseSettings):
     video_redis: VideoRedisSettings = VideoRedisSettings()
     video: VideoSettings = VideoSettings()
     decider: DeciderSettings = DeciderSettings()
+    plugins: PluginsSettings = PluginsSettings()
     estimator: EstimatorSettings = EstimatorSettings()
     bus: BusSettings = BusSettings()
 

@@ -130,7 +130,7 @@ async def test_a_plugin_marking_the_session_fake_ends_it_for_good(
     stack_factory: object, redis: Redis, data_dir: Path,
 ) -> None:
     assert callable(stack_factory)
-    stack: Stack = stack_factory(VIGIL_DECIDER__EXTRA_PLUGINS='["tester"]', VIGIL_DECIDER__PLUGIN_WAIT_MS="10000",
+    stack: Stack = stack_factory(VIGIL_PLUGINS__EXTRA='["tester"]', VIGIL_DECIDER__PLUGIN_WAIT_MS="10000",
                                  VIGIL_THRESHOLDS__LIVENESS="null")
     keys = Keys(stack.prefix)
     await redis.xgroup_create(keys.estimations, "tester", id="0", mkstream=True)

@@ -91,4 +91,6 @@ class Decider:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(stream, encode(reply), maxlen=self.settings.bus.reply_maxlen, approximate=True)  # type: ignore[arg-type]
             pipe.expire(stream, self.settings.session.ttl_s)
+            pipe.xadd(self.keys.decisions, encode(reply), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
+                      approximate=True)
             await pipe.execute()

@@ -14,23 +14,14 @@ import time
 from redis.asyncio import Redis
 
 from shared.bus import text
+from shared.plugins import enabled_plugins
 from shared.keys import Keys
 from shared.messages import PluginResult, decode
 from shared.settings import Settings
 
-FACE_MATCHER, ACTIVE_LIVENESS, VIRTUAL_CAMERA_CHECKER = "face_matcher", "active_liveness", "virtual_camera_checker"
-
-
 def expected_plugins(settings: Settings) -> tuple[str, ...]:
-    """The plugins whose verdict every frame waits for, from the settings."""
-    names = []
-    if settings.session.previous_face_similarity is not None:
-        names.append(FACE_MATCHER)
-    if settings.active_liveness.is_enabled:
-        names.append(ACTIVE_LIVENESS)
-    if settings.virtual_camera_checker.is_enabled:
-        names.append(VIRTUAL_CAMERA_CHECKER)
-    return (*names, *settings.decider.extra_plugins)
+    """The plugins whose verdict every frame waits for (shared/plugins.py decides which)."""
+    return enabled_plugins(settings)
 
 
 async def join_plugins(redis: Redis, keys: Keys, settings: Settings, session_id: str, request_id: str,

@@ -43,6 +43,8 @@ class SessionStore:
             pipe.xadd(self.keys.reply(sid), encode(reply), maxlen=self.settings.bus.reply_maxlen,  # type: ignore[arg-type]
                       approximate=True)
             pipe.expire(self.keys.reply(sid), ttl)
+            pipe.xadd(self.keys.decisions, encode(reply), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
+                      approximate=True)
             await pipe.execute()
         return state
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -40,7 +41,11 @@ class EstimatorWorker:
         return [self.analyse(frame) for frame in frames]
 
     def analyse(self, frame: FrameMessage) -> EstimationMessage:
-        common = {"session_id": frame.session_id, "request_id": frame.request_id, "frame_no": frame.frame_no}
+        common = {
+            "session_id": frame.session_id, "request_id": frame.request_id, "frame_no": frame.frame_no,
+            "received_at": frame.received_at, "client": frame.client,
+            "image_sha256": hashlib.sha256(frame.image).hexdigest(),
+        }
         try:
             image = decode_rgb(frame.image)
         except ImageError as exc:

@@ -22,7 +22,7 @@ from services.ingress.replies import CloseCode, close_code, error_text, exceptio
 from services.ingress.sessions import SessionRegistry
 from shared.errors import ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
-from shared.messages import ReplyKind, SessionOutcome
+from shared.messages import ClientInfo, ReplyKind, SessionOutcome
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Connection:
         self.closed = False
         self.ended = False
         self.last_frame_no = 0
+        self.client = ClientInfo()
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
@@ -92,8 +93,9 @@ class Connection:
         if self.in_flight:
             raise ProtocolError("FRAME before the previous reply", code=SystemCode.FRAME_IN_FLIGHT)
         image = check_frame(message.headers.get("content-type"), message.body, self.settings.ingress)
+        client = self.client.model_copy(update={"frame_time_ms": frame_time(message.headers.get("frame-time"))})
         self.in_flight = True
-        tasks.start_soon(self._frame, self.exchange, image)
+        tasks.start_soon(self._frame, self.exchange, image, client)
 
     async def _connect(self, message: LPMessage, tasks: TaskGroup) -> None:
         if self.exchange is not None:
@@ -103,6 +105,7 @@ class Connection:
             raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
         heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
         session_id = await self.sessions.open(message.headers.get("session-id") or None)
+        self.client = client_info(message.headers)
         exchange = self.exchange_factory(session_id)
         await exchange.start()
         self.exchange = exchange
@@ -130,11 +133,11 @@ class Connection:
             await anyio.sleep(period_ms / 1000)
             await self.send(format_message(Command.HEARTBEAT))
 
-    async def _frame(self, exchange: FrameExchange, image: CheckedImage) -> None:
+    async def _frame(self, exchange: FrameExchange, image: CheckedImage, client: ClientInfo) -> None:
         try:
             frame_no = await self.sessions.next_frame_no(exchange.session_id)
             self.last_frame_no = frame_no
-            reply = await exchange.submit(image, frame_no)
+            reply = await exchange.submit(image, frame_no, client)
         except VigilError as exc:
             await self.send(exception_text(exc))
             return
@@ -158,3 +161,20 @@ class Connection:
                 await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
+
+
+def client_info(headers: dict[str, str]) -> ClientInfo:
+    """The camera description a page sends with CONNECT (optional headers, bounded in size)."""
+    return ClientInfo(
+        camera_label=headers.get("camera-label", "")[:200] or None,
+        camera_settings=headers.get("camera-settings", "")[:2000] or None,
+        user_agent=headers.get("user-agent", "")[:300] or None,
+        mirrored=headers.get("mirrored", "0").strip().lower() in ("1", "true", "yes"),
+    )
+
+
+def frame_time(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        raise ProtocolError("frame-time is not a number (ms)", code=SystemCode.BAD_HEADER) from None

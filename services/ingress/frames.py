@@ -11,7 +11,7 @@ from services.ingress.images import CheckedImage
 from shared.bus import publish, text
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
-from shared.messages import FrameMessage, ReplyMessage, decode
+from shared.messages import ClientInfo, FrameMessage, ReplyMessage, decode
 from shared.settings import Settings
 
 
@@ -29,12 +29,12 @@ class FrameExchange:
         if latest:
             self._last_id = text(latest[0][0])
 
-    async def submit(self, image: CheckedImage, frame_no: int) -> ReplyMessage:
+    async def submit(self, image: CheckedImage, frame_no: int, client: ClientInfo | None = None) -> ReplyMessage:
         request_id = uuid.uuid4().hex
         frame = FrameMessage(
             session_id=self.session_id, request_id=request_id, frame_no=frame_no,
             received_at=time.time(), content_type=image.image_type, image=image.data,
-            width=image.width, height=image.height,
+            width=image.width, height=image.height, client=client,
         )
         await publish(self.redis, self.keys.frames, frame, maxlen=self.settings.bus.stream_maxlen)
         return await self._wait(request_id)

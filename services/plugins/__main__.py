@@ -1,0 +1,3 @@
+from services.plugins.main import main
+
+main()

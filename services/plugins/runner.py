@@ -1,0 +1,67 @@
+"""Runs every enabled plugin on each frame with a main face and publishes their verdicts.
+
+Plugins of one frame run concurrently, each bounded by ``plugins.timeout_ms``; a plugin that
+raises or times out is logged and turned into a verdict by ``plugins.failure_policy`` ("fail":
+blocks success on that frame; "skip": treated as a pass, with ``details.error = 1``). Never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import anyio
+from redis.asyncio import Redis
+
+from services.plugins.memory import RedisMemory
+from services.plugins.plugin import Plugin, Verdict
+from shared.bus import publish_many
+from shared.consumer import Delivery
+from shared.keys import Keys
+from shared.messages import EstimationMessage, Message, PluginResult, PluginVerdict
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PluginRunner:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, plugins: list[Plugin]) -> None:
+        self.redis, self.keys, self.settings, self.plugins = redis, keys, settings, plugins
+
+    async def handle(self, batch: Sequence[Delivery[EstimationMessage]]) -> None:
+        entries: list[tuple[str, Message]] = []
+        for delivery in batch:  # in order: a plugin's memory sees a session's frames one by one
+            estimation = delivery.message
+            if estimation.main_face is None or estimation.error is not None:
+                continue  # the decider does not wait for plugins on frames without a face
+            results: list[PluginResult] = []
+            async with anyio.create_task_group() as tasks:
+                for plugin in self.plugins:
+                    tasks.start_soon(self._run_one, plugin, estimation, results)
+            entries += [(self.keys.plugin_results(estimation.session_id), result) for result in results]
+        if entries:
+            await publish_many(self.redis, entries, maxlen=self.settings.bus.reply_maxlen)
+
+    async def _run_one(self, plugin: Plugin, estimation: EstimationMessage, results: list[PluginResult]) -> None:
+        memory = RedisMemory(self.redis, self.keys, plugin.name, estimation.session_id, self.settings.session.ttl_s)
+        try:
+            with anyio.fail_after(self.settings.plugins.timeout_ms / 1000):
+                verdict = await plugin.evaluate(estimation, memory)
+        except TimeoutError:
+            log.warning("plugin %s timed out on session %s frame %d", plugin.name, estimation.session_id,
+                        estimation.frame_no)
+            verdict = self._failed()
+        except Exception:
+            log.exception("plugin %s failed on session %s frame %d", plugin.name, estimation.session_id,
+                          estimation.frame_no)
+            verdict = self._failed()
+        results.append(PluginResult(
+            session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
+            plugin=plugin.name, verdict=verdict.verdict, codes=verdict.codes, mark_fake=verdict.mark_fake,
+            progress=verdict.progress, details=verdict.details,
+        ))
+
+    def _failed(self) -> Verdict:
+        if self.settings.plugins.failure_policy == "skip":
+            return Verdict(PluginVerdict.PASS, details={"error": 1.0})
+        return Verdict(PluginVerdict.FAIL, details={"error": 1.0})
