@@ -96,7 +96,8 @@ class Stack:
                 return False
         keys = Keys(self.prefix)
         # The stream each consumer service reads (its group is named after the service).
-        stream = {"estimator": keys.frames, "decider": keys.estimations, "videobuilder": keys.frames}[service]
+        stream = {"estimator": keys.frames, "decider": keys.estimations, "plugins": keys.estimations,
+                  "videobuilder": keys.frames}[service]
         try:
             consumers = client.xinfo_consumers(stream, service)
         except sync_redis.ResponseError:

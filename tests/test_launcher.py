@@ -30,7 +30,7 @@ from shared.lpproto import Command
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
-SERVICES = ("ingress", "estimator", "decider", "videobuilder")
+SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder")
 T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
