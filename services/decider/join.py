@@ -14,10 +14,11 @@ import time
 from redis.asyncio import Redis
 
 from shared.bus import text
-from shared.plugins import enabled_plugins
 from shared.keys import Keys
 from shared.messages import PluginResult, decode
+from shared.plugins import enabled_plugins
 from shared.settings import Settings
+
 
 def expected_plugins(settings: Settings) -> tuple[str, ...]:
     """The plugins whose verdict every frame waits for (shared/plugins.py decides which)."""

@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +27,8 @@ class TensorSpec(BaseModel):
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
+    # "onnx": a model for onnxruntime; "array": a NumPy array (e.g. the canonical face mesh).
+    kind: Literal["onnx", "array"] = "onnx"
     file: str
     sha256: str
     inputs: tuple[TensorSpec, ...]
@@ -48,7 +51,7 @@ class ModelSpec(BaseModel):
         _compare("inputs", self.inputs, inputs)
         _compare("outputs", self.outputs, outputs)
 
-    def verify_results(self, results: Sequence[tuple[str, Sequence[int]]]) -> None:
+    def verify_results(self, results: Sequence[tuple[str, Sequence[int | str]]]) -> None:
         _compare("warm-up outputs", self.outputs, results)
 
 

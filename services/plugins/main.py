@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 
+from services.plugins.postprocess.file_logger import FileLogger
 from services.plugins.registry import load_plugins
 from services.plugins.runner import PluginRunner
 from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
 from shared.logs import setup_logging
-from shared.messages import EstimationMessage
+from shared.messages import EstimationMessage, FrameMessage, ReplyMessage
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -24,12 +26,22 @@ async def run(settings: Settings) -> None:
     log.info("plugins: %s", ", ".join(p.name for p in plugins) or "none enabled")
     redis = connect(settings)
     runner = PluginRunner(redis, keys, settings, plugins)
-    consumer = Consumer(
+    consumers: list[Consumer[Any]] = [Consumer(
         redis, keys, settings.bus, stream=keys.estimations, group=Group.PLUGINS, kind=EstimationMessage,
         handler=runner.handle,
-    )
+    )]
+    if settings.file_logger.is_enabled:
+        file_logger = FileLogger(settings.file_logger)
+        consumers += [
+            Consumer(redis, keys, settings.bus, stream=keys.frames, group=Group.FILE_LOGGER, kind=FrameMessage,
+                     handler=file_logger.frames),
+            Consumer(redis, keys, settings.bus, stream=keys.decisions, group=Group.FILE_LOGGER, kind=ReplyMessage,
+                     handler=file_logger.answers),
+        ]
     try:
-        await consumer.run()
+        async with anyio.create_task_group() as tasks:
+            for consumer in consumers:
+                tasks.start_soon(consumer.run)
     finally:
         await redis.aclose()
 
