@@ -214,12 +214,37 @@ class PluginsSettings(Group):
     failure_policy: Literal["fail", "skip"] = "fail"
 
 
+class OnnxEvidenceSettings(Group):
+    """An operator's own ONNX model for liveness, deepfake or image modification (docs/evidence.md)."""
+
+    path: Path
+    sha256: str | None = None
+    input_name: str
+    input_size: tuple[int, int]
+    output_name: str
+    genuine_index: int = Field(ge=0)
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    scale: float = 1 / 255
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    crop_scale: float = Field(1.0, gt=0)
+    output_kind: Literal["logits", "probabilities"] = "logits"
+
+
 class EstimatorSettings(Group):
     models_dir: Path = Path("var/models")
     # auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.
     device: Literal["auto", "cpu", "gpu"] = "auto"
     intra_op_threads: int = Field(0, ge=0)
     batch_size: int = Field(8, ge=1)
+    # Operator models replacing the default evidence (JSON, e.g. VIGIL_ESTIMATOR__LIVENESS_MODEL='{...}').
+    liveness_model: OnnxEvidenceSettings | None = None
+    deepfake_model: OnnxEvidenceSettings | None = None
+    image_modification_model: OnnxEvidenceSettings | None = None
+    # JPEG forensics for image modification (services/estimator/evidences/modification.py).
+    ela_quality: int = Field(90, ge=50, le=99)
+    ghost_min_quality: int = Field(50, ge=1, le=95)
+    ghost_step: int = Field(2, ge=1, le=10)
 
 
 class BusSettings(Group):

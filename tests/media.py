@@ -10,6 +10,8 @@ from PIL import Image
 FACE_PHOTO = "face_recognition_ageitgey/examples__obama-1080p.jpg"
 TWO_PEOPLE = "face_recognition_ageitgey/examples__two_people.jpg"
 OTHER_FACE = "deepface_serengil/img11.jpg"
+# A neutral frontal CC0 portrait (eyes open, mouth closed): passes every per-frame check.
+NEUTRAL_FACE = "cc0_portraits_interfaces/001.jpg"
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -27,6 +29,10 @@ def photo(data_dir: Path, name: str, max_side: int = 1280) -> Image.Image:
 
 def face_jpeg(data_dir: Path) -> bytes:
     return jpeg(photo(data_dir, FACE_PHOTO))
+
+
+def neutral_jpeg(data_dir: Path) -> bytes:
+    return jpeg(photo(data_dir, NEUTRAL_FACE))
 
 
 def no_face_jpeg(data_dir: Path) -> bytes:

@@ -61,8 +61,8 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
     stack_factory: object, redis: Redis, data_dir: Path,
 ) -> None:
     assert callable(stack_factory)
-    stack: Stack = stack_factory(VIGIL_THRESHOLDS__LIVENESS="null")
-    photo = media.face_jpeg(data_dir)
+    stack: Stack = stack_factory()
+    photo = media.neutral_jpeg(data_dir)
     async with LPClient(stack.ws_url) as client:
         await client.connect()
         session_id = client.session_id

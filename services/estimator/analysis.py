@@ -1,20 +1,109 @@
-"""Everything measured on the main face of a frame, cheapest first."""
+"""Everything measured on the main face of each frame of a batch, cheapest first.
+
+Order: image quality (the face crop) -> a cheap size gate (a face too small to judge skips the
+rest) -> face mesh (batched) -> iris (batched) -> head pose, eyes, mouth, glasses -> parallax
+against the session's reference -> descriptor (batched, only when the FaceMatcher needs it) ->
+AGS -> liveness / deepfake / image-modification evidence. Each stage is timed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 
+import numpy as np
+
+from services.estimator.ags import ags
+from services.estimator.evidence import EvidenceEstimator, EvidenceInput
+from services.estimator.face_state import eyes_state, glasses_state, inter_ocular, mouth_state
 from services.estimator.model import RGBImage
+from services.estimator.models.face_mesh import FaceMeshModel, FloatArray
+from services.estimator.models.iris import IrisModel
+from services.estimator.models.sface import SFaceModel
+from services.estimator.parallax import Reference, homography_residual
+from services.estimator.pose import head_pose
 from services.estimator.quality import face_crop, image_quality
-from services.estimator.timings import Timings
-from shared.messages import Face, FaceAnalysis
+from services.estimator.timings import Timings, shared_stage
+from shared.messages import Face, FaceAnalysis, FrameMessage
+from shared.settings import Settings
+
+
+@dataclass
+class Models:
+    mesh: FaceMeshModel
+    iris: IrisModel
+    canonical: FloatArray
+    sface: SFaceModel | None = None  # None: no consumer needs descriptors
+    evidences: Mapping[str, EvidenceEstimator] = field(default_factory=dict)  # liveness / deepfake / ...
+
+
+@dataclass
+class Item:
+    frame: FrameMessage
+    image: RGBImage
+    face: Face
+    timings: Timings
+    reference: Reference | None = None
+    new_reference: Reference | None = None  # set when this frame is more frontal than the reference
+    analysis: FaceAnalysis | None = None
 
 
 class FaceAnalyser:
-    def __init__(self, xp: ModuleType) -> None:
-        self.xp = xp
+    def __init__(self, xp: ModuleType, models: Models, settings: Settings) -> None:
+        self.xp, self.models, self.settings = xp, models, settings
 
-    def analyse(self, image: RGBImage, face: Face, timings: Timings) -> FaceAnalysis:
-        with timings.stage("quality"):
-            quality = image_quality(face_crop(image, face.box), self.xp)
-        return FaceAnalysis(image_quality=quality)
+    def analyse(self, items: list[Item]) -> list[FaceAnalysis]:
+        results: dict[int, dict[str, object]] = {}
+        deep: list[int] = []
+        for index, item in enumerate(items):
+            with item.timings.stage("quality"):
+                results[index] = {"image_quality": image_quality(face_crop(item.image, item.face.box), self.xp)}
+            if self._worth_landmarks(item.face):
+                deep.append(index)
+        if deep:
+            self._landmark_stages([items[i] for i in deep], [results[i] for i in deep])
+        return [FaceAnalysis.model_validate(results[i]) for i in range(len(items))]
+
+    def _worth_landmarks(self, face: Face) -> bool:
+        minimum = self.settings.thresholds.face_width
+        return minimum is None or face.box.width >= minimum / 2
+
+    def _landmark_stages(self, items: list[Item], results: list[dict[str, object]]) -> None:
+        with shared_stage([item.timings for item in items], "landmarks"):
+            meshes = self.models.mesh.predict([(item.image, item.face) for item in items])
+        with shared_stage([item.timings for item in items], "iris"):
+            irises = self.models.iris.predict([(item.image, mesh.landmarks) for item, mesh in
+                                               zip(items, meshes, strict=True)])
+        descriptors = None
+        if self.models.sface is not None:
+            with shared_stage([item.timings for item in items], "descriptor"):
+                descriptors = self.models.sface.predict([(item.image, item.face) for item in items])
+        for k, (item, mesh, iris, result) in enumerate(zip(items, meshes, irises, results, strict=True)):
+            landmarks = mesh.landmarks
+            with item.timings.stage("face_state"):
+                mirrored = bool(item.frame.client and item.frame.client.mirrored)
+                pose = head_pose(landmarks, self.models.canonical, mirrored=mirrored)
+                iod = inter_ocular(landmarks)
+                result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
+                              eyeglasses=glasses_state(item.image, landmarks))
+            with item.timings.stage("parallax"):
+                self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, iod, result)
+            quality = result["image_quality"]
+            result["ags"] = ags(quality, pose, iod, item.face.score)  # type: ignore[arg-type]
+            if descriptors is not None:
+                result["descriptor"] = tuple(round(float(v), 6) for v in descriptors[k])
+            evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks)
+            for kind, estimator in self.models.evidences.items():
+                with item.timings.stage(kind):
+                    result[kind] = estimator.estimate(evidence_input)
+
+    def _parallax(self, item: Item, points: FloatArray, yaw: float, pitch: float, iod: float,
+                  result: dict[str, object]) -> None:
+        reference = item.reference
+        current = Reference(points.astype(np.float32), yaw, pitch)
+        if reference is not None:
+            result["parallax"] = round(homography_residual(reference.points, current.points, iod), 4)
+            result["pose_change_deg"] = round(float(np.hypot(yaw - reference.yaw, pitch - reference.pitch)), 2)
+        if reference is None or current.frontality() < reference.frontality():
+            item.new_reference = current

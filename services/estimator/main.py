@@ -1,12 +1,21 @@
-"""Composition root of the estimator: settings, models (verified), the consumer loop."""
+"""Composition root of the estimator: settings, models (verified and warmed up), the consumer loop."""
 
 from __future__ import annotations
 
 import anyio
+import onnxruntime as ort
 
-from services.estimator.analysis import FaceAnalyser
+from services.estimator.analysis import FaceAnalyser, Models
 from services.estimator.arrays import array_module
-from services.estimator.manifest import load_spec
+from services.estimator.evidence import EvidenceEstimator
+from services.estimator.evidences.modification import ImageModificationEvidence
+from services.estimator.evidences.onnx_slot import OnnxEvidence
+from services.estimator.evidences.recapture import RecaptureEvidence
+from services.estimator.manifest import ModelSpec, load_spec
+from services.estimator.models.canonical_mesh import CanonicalMesh
+from services.estimator.models.face_mesh import FaceMeshModel
+from services.estimator.models.iris import IrisModel
+from services.estimator.models.sface import SFaceModel
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.runtime import open_session
 from services.estimator.worker import EstimatorWorker
@@ -27,11 +36,50 @@ def build_detector(settings: Settings) -> YuNetDetector:
     return detector
 
 
+def build_models(settings: Settings) -> Models:
+    options = settings.estimator
+
+    def session(name: str) -> tuple[ort.InferenceSession, ModelSpec]:
+        spec = load_spec(name)
+        return open_session(spec, options.models_dir, options.device, options.intra_op_threads), spec
+
+    mesh = FaceMeshModel(*session("face_mesh"))
+    iris = IrisModel(*session("iris"))
+    # The descriptor costs ~18 ms a face: only computed when the FaceMatcher will compare it.
+    sface = SFaceModel(*session("sface")) if settings.session.previous_face_similarity is not None else None
+    for model in (mesh, iris, sface):
+        if model is not None:
+            model.warm_up()
+    canonical = CanonicalMesh(load_spec("canonical_face_mesh"), options.models_dir).vertices
+    return Models(mesh=mesh, iris=iris, canonical=canonical, sface=sface, evidences=build_evidences(settings))
+
+
+def build_evidences(settings: Settings) -> dict[str, EvidenceEstimator]:
+    """Default evidence per kind, replaced by an operator's ONNX model where one is configured.
+    No default deepfake evidence exists yet: without a model, deepfake is not scored."""
+    options = settings.estimator
+    evidences: dict[str, EvidenceEstimator] = {
+        "liveness": RecaptureEvidence(),
+        "image_modification": ImageModificationEvidence(
+            ela_quality=options.ela_quality, ghost_min_quality=options.ghost_min_quality,
+            ghost_step=options.ghost_step),
+    }
+    for kind, model in (("liveness", options.liveness_model), ("deepfake", options.deepfake_model),
+                        ("image_modification", options.image_modification_model)):
+        if model is not None:
+            evidences[kind] = OnnxEvidence(name=kind, **model.model_dump(), device=options.device,
+                                           threads=options.intra_op_threads)
+    return evidences
+
+
+def build_analyser(settings: Settings) -> FaceAnalyser:
+    return FaceAnalyser(array_module(settings.estimator.device), build_models(settings), settings)
+
+
 async def run(settings: Settings) -> None:
     keys = Keys(settings.redis.key_prefix)
-    detector = build_detector(settings)
+    detector, analyser = build_detector(settings), build_analyser(settings)
     redis = connect(settings)
-    analyser = FaceAnalyser(array_module(settings.estimator.device))
     worker = EstimatorWorker(redis, keys, settings, detector, analyser)
     consumer = Consumer(
         redis, keys, settings.bus, stream=keys.frames, group=Group.ESTIMATOR, kind=FrameMessage,

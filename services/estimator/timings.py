@@ -18,3 +18,15 @@ class Timings:
             yield
         finally:
             self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 3)
+
+
+@contextmanager
+def shared_stage(timings: list[Timings], name: str) -> Iterator[None]:
+    """Times a batched stage once and charges each frame of the batch its share."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        share = (time.perf_counter() - started) * 1000 / max(len(timings), 1)
+        for each in timings:
+            each.ms[name] = round(each.ms.get(name, 0.0) + share, 3)

@@ -1,24 +1,30 @@
-"""Turns a batch of frames into estimations: decode, detect, publish."""
+"""Turns a batch of frames into estimations: decode, detect, analyse the main faces, publish.
+
+The whole batch goes through each model at once where the model takes a batch (face mesh,
+iris, descriptor); detection runs per frame (YuNet's input is fixed at 1x640x640).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import anyio
 from redis.asyncio import Redis
 
-from services.estimator.analysis import FaceAnalyser
+from services.estimator.analysis import FaceAnalyser, Item
 from services.estimator.decode import decode_rgb
 from services.estimator.model import FaceDetector
+from services.estimator.parallax import Reference, ReferenceStore
 from services.estimator.timings import Timings
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.errors import ImageError
 from shared.faces import select_main_face
 from shared.keys import Keys
-from shared.messages import EstimationMessage, FrameMessage, Message
+from shared.messages import EstimationMessage, Face, FrameMessage, Message
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,40 +35,65 @@ class EstimatorWorker:
                  analyser: FaceAnalyser) -> None:
         self.redis, self.keys, self.settings = redis, keys, settings
         self.detector, self.analyser = detector, analyser
+        self.references = ReferenceStore(redis, keys, settings.session.ttl_s)
 
     async def handle(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
         frames = [delivery.message for delivery in batch]
+        references = await self.references.load(sorted({f.session_id for f in frames}))
         # CPU-bound model work runs off the event loop, so the loop keeps serving Redis.
-        estimations = await anyio.to_thread.run_sync(self.analyse_all, frames)
+        estimations, updated = await anyio.to_thread.run_sync(self.analyse_all, frames, references)
+        await self.references.save(updated)
         entries: list[tuple[str, Message]] = [(self.keys.estimations, e) for e in estimations]
         await publish_many(self.redis, entries, maxlen=self.settings.bus.stream_maxlen)
 
-    def analyse_all(self, frames: list[FrameMessage]) -> list[EstimationMessage]:
-        return [self.analyse(frame) for frame in frames]
+    def analyse_all(self, frames: list[FrameMessage],
+                    references: dict[str, Reference]) -> tuple[list[EstimationMessage], dict[str, Reference]]:
+        detected = [self._detect(frame, references) for frame in frames]
+        items = [d.item for d in detected if d.item is not None]
+        for item, analysis in zip(items, self.analyser.analyse(items) if items else [], strict=True):
+            item.analysis = analysis
+        updated = {i.frame.session_id: i.new_reference for i in items if i.new_reference is not None}
+        return [d.estimation() for d in detected], updated
 
-    def analyse(self, frame: FrameMessage) -> EstimationMessage:
-        common = {
-            "session_id": frame.session_id, "request_id": frame.request_id, "frame_no": frame.frame_no,
-            "received_at": frame.received_at, "client": frame.client,
-            "image_sha256": hashlib.sha256(frame.image).hexdigest(),
-        }
+    def _detect(self, frame: FrameMessage, references: dict[str, Reference]) -> Detected:
+        timings = Timings()
         try:
-            image = decode_rgb(frame.image)
+            with timings.stage("decode"):
+                image = decode_rgb(frame.image)
         except ImageError as exc:
             log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
-            return EstimationMessage(**common, frame_width=frame.width, frame_height=frame.height, error=exc.code)
-        timings = Timings()
+            return Detected(frame, timings, error=exc, width=frame.width, height=frame.height)
         with timings.stage("detect"):
             faces = tuple(self.detector.detect(image))
         height, width = image.shape[:2]
         selection = select_main_face(faces, width, height, self.settings.roi, self.settings.session.multiface_policy)
-        analysis = None
+        item = None
         if selection.index is not None:
-            analysis = self.analyser.analyse(image, faces[selection.index], timings)
+            # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
+            item = Item(frame, image, faces[selection.index], timings, references.get(frame.session_id))
+        return Detected(frame, timings, faces=faces, main=selection.index, width=width, height=height, item=item)
+
+
+@dataclass
+class Detected:
+    frame: FrameMessage
+    timings: Timings
+    width: int
+    height: int
+    error: ImageError | None = None
+    faces: tuple[Face, ...] = ()
+    main: int | None = None
+    item: Item | None = None
+
+    def estimation(self) -> EstimationMessage:
+        frame = self.frame
+        analysis = self.item.analysis if self.item is not None else None
         return EstimationMessage(
-            **common, frame_width=width, frame_height=height, faces=faces, main_face=selection.index,
-            analysis=analysis, timings=timings.ms,
-            # The decider keeps the best frame for the JWT; frames without a face are never it.
+            session_id=frame.session_id, request_id=frame.request_id, frame_no=frame.frame_no,
+            received_at=frame.received_at, client=frame.client, image_sha256=hashlib.sha256(frame.image).hexdigest(),
+            timings=self.timings.ms, frame_width=self.width, frame_height=self.height,
+            error=self.error.code if self.error else None, faces=self.faces, main_face=self.main, analysis=analysis,
+            # The decider keeps the best frame for the JWT; frames without an analysed face are never it.
             image=frame.image if analysis is not None else None,
             content_type=frame.content_type if analysis is not None else None,
         )
