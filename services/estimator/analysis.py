@@ -21,7 +21,7 @@ from services.estimator.model import RGBImage
 from services.estimator.models.face_mesh import FaceMeshModel, FloatArray
 from services.estimator.models.iris import IrisModel
 from services.estimator.models.sface import SFaceModel
-from services.estimator.parallax import Reference, homography_residual
+from services.estimator.parallax import Reference, eye_centre_distance, homography_residual
 from services.estimator.pose import head_pose
 from services.estimator.quality import face_crop, image_quality
 from services.estimator.timings import Timings, shared_stage
@@ -88,7 +88,7 @@ class FaceAnalyser:
                 result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
                               eyeglasses=glasses_state(item.image, landmarks))
             with item.timings.stage("parallax"):
-                self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, iod, result)
+                self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), result)
             quality = result["image_quality"]
             result["ags"] = ags(quality, pose, iod, item.face.score)  # type: ignore[arg-type]
             if descriptors is not None:

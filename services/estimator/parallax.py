@@ -4,9 +4,11 @@ A flat picture (print, phone, tilted photo) moves in the image by one projective
 landmarks in two views are related by a homography; a real head's are not (the nose moves
 against the cheeks). We fit the best homography from the current frame's 468 landmarks to the
 session's reference frame's (its most frontal so far) and report the median residual in
-inter-ocular distances, with the pose change between the two. Measured (models.md): at >= 20
-degrees of pose change real heads gave 0.10-0.18, tilted flat photos 0.05-0.07 (0.11 at p90);
-the ActiveLiveness plugin takes a turn as real at >= 0.085. It cannot tell a *replayed video* of
+inter-ocular distances (between the eye centres), with the pose change between the two.
+Measured (models.md): at >= 20 degrees of pose change real heads gave 0.10-0.18, tilted flat
+photos 0.05-0.07 (0.11 at p90); here a real turn of ~38 degrees gave 0.11-0.125 and a synthetic
+35-50 degree tilt of a flat frame 0.02-0.03 (tests/test_analysis.py). The ActiveLiveness plugin
+takes a turn as real at >= 0.085. It cannot tell a *replayed video* of
 a real head from the head: a replay keeps the original's parallax.
 
 The reference lives in Redis (``P:estimator:reference:{session}``) so any estimator instance can
@@ -36,6 +38,14 @@ class Reference:
 
     def frontality(self) -> float:
         return abs(self.yaw) + abs(self.pitch)
+
+
+def eye_centre_distance(landmarks: FloatArray) -> float:
+    """Distance between the eye centres (mean of each eye's mesh corners): close to the
+    interpupillary distance the measurements in models.md are expressed in."""
+    right = (landmarks[33, :2] + landmarks[133, :2]) / 2
+    left = (landmarks[362, :2] + landmarks[263, :2]) / 2
+    return float(np.linalg.norm(right - left))
 
 
 def homography_residual(reference: FloatArray, current: FloatArray, inter_ocular_px: float) -> float:
