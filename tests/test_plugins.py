@@ -138,8 +138,8 @@ async def test_too_regular_frame_timing_is_noticed() -> None:
 def test_similarity_scale_puts_the_threshold_between_people() -> None:
     unit = [1.0] + [0.0] * 127
     assert similarity(unit, unit) > 0.99
-    assert similarity(unit, [0.69, 0.7237] + [0.0] * 126) > 0.95  # cosine 0.69: same person, lowest seen
-    assert similarity(unit, [0.32, 0.9474] + [0.0] * 126) < 0.15  # cosine 0.32: different people, highest seen
+    assert similarity(unit, [0.74, 0.6726] + [0.0] * 126) > 0.95  # cosine 0.74: one person, frontal frames
+    assert similarity(unit, [0.30, 0.9539] + [0.0] * 126) < 0.4  # cosine 0.30: different people, highest seen
 
 
 @pytest.mark.anyio
@@ -153,6 +153,8 @@ async def test_face_matcher_ends_on_a_different_face() -> None:
     assert (switched.verdict, switched.codes) == (PluginVerdict.END, (FrameCheck.FACE_CHANGED,))
     missing = await matcher.evaluate(estimation(4, 0, FaceAnalysis()), memory)
     assert missing.verdict is PluginVerdict.PENDING
+    turned = FaceAnalysis(descriptor=other, head_pose=HeadPose(yaw=35, pitch=0, roll=0))
+    assert (await matcher.evaluate(estimation(5, 0, turned), Memory())).verdict is PluginVerdict.PASS
 
 
 THIRD_PARTY = '''
@@ -200,7 +202,7 @@ async def test_third_party_plugin_is_discovered_and_changes_the_decision(
         assert "plugins: veto" in stack.logs("plugins")
         async with LPClient(stack.ws_url) as client:
             await client.connect()
-            reply = await client.frame(media.face_jpeg(data_dir))
+            reply = await client.frame(media.neutral_jpeg(data_dir))
         # Without the veto this frame would pass (aggregate_frames=1, liveness disabled).
         assert reply.command is Command.STATS
         assert FrameCheck.LIVENESS_FAILED in reply.stats()["errors"]
@@ -217,7 +219,7 @@ async def test_without_the_veto_the_same_frame_passes(redis_server: RedisServer,
         stack.start_all()
         async with LPClient(stack.ws_url) as client:
             await client.connect()
-            reply = await client.frame(media.face_jpeg(data_dir))
+            reply = await client.frame(media.neutral_jpeg(data_dir))
             assert reply.command is Command.SUCCESS
             with pytest.raises(ConnectionClosed), anyio.fail_after(5):
                 await client.receive()
