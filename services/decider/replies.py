@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from shared.errors import SystemCode
+from shared.errors import FrameCheck, SystemCode
 from shared.messages import EstimationMessage, Estimations, ReplyKind, ReplyMessage, SessionEnd
 
 
@@ -16,7 +16,7 @@ def error_reply(estimation: EstimationMessage, code: SystemCode) -> ReplyMessage
     )
 
 
-def stats_reply(estimation: EstimationMessage, codes: tuple[Any, ...], report: Estimations,
+def stats_reply(estimation: EstimationMessage, codes: tuple[FrameCheck, ...], report: Estimations,
                 end: SessionEnd | None) -> ReplyMessage:
     return ReplyMessage(
         session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
