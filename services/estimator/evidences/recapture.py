@@ -87,7 +87,9 @@ def glare_share(image: RGBImage, box: Rect) -> float:
     x2, y2 = int(min(width, box.x + 2 * box.width)), int(min(height, box.y + 2 * box.height))
     region = image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
     # Luminance >= 245 with chroma <= 30 implies every channel >= 215: test the few such pixels only.
-    candidates = region[region.min(axis=2) >= 215].astype(np.float32)
+    # np.minimum over the channels: a uint8 min(axis=2) is ~15x slower in NumPy.
+    darkest = np.minimum(np.minimum(region[..., 0], region[..., 1]), region[..., 2])
+    candidates = region[darkest >= 215].astype(np.float32)
     clipped = (_grey(candidates) >= 245) & (candidates.max(axis=1) - candidates.min(axis=1) <= 30)
     return float(clipped.sum() / max(1, region.shape[0] * region.shape[1]))
 
