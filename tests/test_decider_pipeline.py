@@ -159,3 +159,24 @@ async def test_a_plugin_marking_the_session_fake_ends_it_for_good(
     async with LPClient(stack.ws_url) as again:
         refused = await again.connect(session_id=session_id)
         assert (refused.command, refused.error_code) == (Command.ERROR, SystemCode.SESSION_ENDED)
+
+
+@pytest.mark.anyio
+async def test_each_degraded_frame_gets_its_code(stack_factory: object, data_dir: Path) -> None:
+    from PIL import Image, ImageFilter
+
+    assert callable(stack_factory)
+    stack: Stack = stack_factory()
+    portrait = media.photo(data_dir, media.NEUTRAL_FACE)
+    small = Image.new("RGB", (640, 480), (90, 90, 90))
+    small.paste(portrait.resize((100, 100)), (270, 190))  # the face is ~40 px wide
+    cases = {
+        FrameCheck.BLURRED: portrait.filter(ImageFilter.GaussianBlur(4)),
+        FrameCheck.ROLL_TOO_LARGE: portrait.rotate(40, resample=Image.Resampling.BILINEAR, expand=True),
+        FrameCheck.FACE_TOO_SMALL: small,
+    }
+    async with LPClient(stack.ws_url) as client:
+        await client.connect()
+        for code, image in cases.items():
+            body = (await client.frame(media.jpeg(image))).stats()
+            assert code in body["errors"], (code, body["errors"])

@@ -1,0 +1,66 @@
+"""Plugins through the running pipeline: the FaceMatcher on real photos of two people, and the
+FileLogger writing each session's frames and answers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from redis.asyncio import Redis
+from websockets.exceptions import ConnectionClosed
+
+from infra.client import LPClient
+from infra.redis_server import RedisServer
+from shared.bus import wait_idle
+from shared.errors import FrameCheck
+from shared.keys import Group, Keys
+from shared.lpproto import Command
+from tests import media
+from tests.stack import Stack
+
+
+@pytest.fixture
+def matcher_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path,
+                  VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY="0.85")
+    stack.start_all("ingress", "estimator", "decider", "plugins")
+    yield stack
+    stack.stop()
+
+
+@pytest.mark.anyio
+async def test_face_matcher_ends_the_session_when_another_person_appears(
+    matcher_stack: Stack, data_dir: Path,
+) -> None:
+    first, second = media.neutral_jpeg(data_dir), media.jpeg(media.photo(data_dir, "cc0_portraits_interfaces/072.jpg"))
+    async with LPClient(matcher_stack.ws_url) as client:
+        await client.connect()
+        same = [await client.frame(first) for _ in range(2)]
+        assert all(FrameCheck.FACE_CHANGED not in r.stats()["errors"] for r in same)
+        switched = await client.frame(second)
+        assert FrameCheck.FACE_CHANGED in switched.stats()["errors"]
+        with pytest.raises(ConnectionClosed) as closed, anyio.fail_after(5):
+            await client.receive()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4004
+
+
+@pytest.mark.anyio
+async def test_file_logger_writes_frames_and_answers(matcher_stack: Stack, redis: Redis, data_dir: Path) -> None:
+    async with LPClient(matcher_stack.ws_url) as client:
+        await client.connect()
+        session_id = client.session_id
+        replies = [await client.frame(media.no_face_jpeg(data_dir)), await client.frame(media.neutral_jpeg(data_dir))]
+    assert all(r.command is Command.STATS for r in replies)
+    keys = Keys(matcher_stack.prefix)
+    await wait_idle(redis, {keys.frames: Group.FILE_LOGGER, keys.decisions: Group.FILE_LOGGER}, timeout=20)
+    folder = matcher_stack.log_dir / "sessions" / str(session_id)
+    assert (folder / "00001.jpg").read_bytes() == media.no_face_jpeg(data_dir)
+    assert (folder / "00002.jpg").is_file()
+    answers = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
+    assert [a["frame"] for a in answers] == [1, 2]
+    assert answers[0]["codes"] == [FrameCheck.NO_FACE]
