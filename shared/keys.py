@@ -22,6 +22,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:video:due`` | sorted set: session -> time (epoch s) its video is due to be built | videobuilder | videobuilder | members removed when built |
 | ``P:video:lock:{session}`` | string: builder name, ``SET NX PX`` | videobuilder building the session | videobuilder | expires after ``video.lock_ms`` unless renewed |
 | ``P:video:task:{session}`` | hash: the video task: ``status`` (pending/done/empty/error), ``outcome``, ``jwt_id``, ``event_id``, ``session_frames``, ``attempts``, then the finished video's record | videobuilder | admin, ``vigil`` CLI | expires ``video.expires`` while pending, ``video.result_ttl`` once done |
+| ``P:ui:configs`` | hash: config name -> JSON of ``shared.ui_config.UiConfig`` | admin panel, ``vigil ui-config load`` | ingress (the check page's ``?cn=``) | kept until deleted |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -102,6 +103,10 @@ class Keys:
 
     def video_task(self, session_id: str) -> str:
         return f"{self.prefix}:video:task:{session_id}"
+
+    @property
+    def ui_configs(self) -> str:
+        return f"{self.prefix}:ui:configs"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"
