@@ -29,6 +29,7 @@ SERVICES: dict[str, list[str]] = {
     "decider": ["-m", "services.decider"],
     "plugins": ["-m", "services.plugins"],
     "videobuilder": ["-m", "services.videobuilder"],
+    "admin": ["-m", "admin"],
 }
 
 

@@ -23,6 +23,11 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:video:lock:{session}`` | string: builder name, ``SET NX PX`` | videobuilder building the session | videobuilder | expires after ``video.lock_ms`` unless renewed |
 | ``P:video:task:{session}`` | hash: the video task: ``status`` (pending/done/empty/error), ``outcome``, ``jwt_id``, ``event_id``, ``session_frames``, ``attempts``, then the finished video's record | videobuilder | admin, ``vigil`` CLI | expires ``video.expires`` while pending, ``video.result_ttl`` once done |
 | ``P:ui:configs`` | hash: config name -> JSON of ``shared.ui_config.UiConfig`` | admin panel, ``vigil ui-config load`` | ingress (the check page's ``?cn=``) | kept until deleted |
+| ``P:admin:users`` | hash: user name -> JSON of ``admin.accounts.AdminUser`` (argon2 hash, groups, must-change flag, session epoch) | admin panel, ``python -m admin set-password`` | admin panel | kept until deleted |
+| ``P:admin:groups`` | hash: group name -> JSON of ``admin.accounts.AdminGroup`` (sections it grants) | admin panel | admin panel | kept until deleted |
+| ``P:admin:session:{sha256(token)}`` | string: JSON of ``admin.web_sessions.WebSession`` (user, CSRF token, epoch) | admin panel (sign-in) | admin panel | expires ``admin.session_ttl_s`` after sign-in (absolute); deleted at sign-out |
+| ``P:admin:signin-failures:{user or addr}:{value}`` | string: failed sign-in counter | admin panel | admin panel | expires ``admin.signin_window_s`` after the first failure |
+| ``P:admin:actions`` | stream of ``admin.actions.AdminAction`` (actor, verb, kind, object id, at, detail) | admin panel, ``python -m admin`` | admin panel (home page) | ``MAXLEN ~ 10000`` |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -107,6 +112,24 @@ class Keys:
     @property
     def ui_configs(self) -> str:
         return f"{self.prefix}:ui:configs"
+
+    @property
+    def admin_users(self) -> str:
+        return f"{self.prefix}:admin:users"
+
+    @property
+    def admin_groups(self) -> str:
+        return f"{self.prefix}:admin:groups"
+
+    def admin_session(self, token_hash: str) -> str:
+        return f"{self.prefix}:admin:session:{token_hash}"
+
+    def admin_signin_failures(self, scope: str, value: str) -> str:
+        return f"{self.prefix}:admin:signin-failures:{scope}:{value}"
+
+    @property
+    def admin_actions(self) -> str:
+        return f"{self.prefix}:admin:actions"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"

@@ -64,6 +64,16 @@ class IngressSettings(Group):
 class AdminSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(8322, ge=1, le=65535)
+    # A sign-in lasts this long (absolute: cookie and Redis record expire together).
+    session_ttl_s: int = Field(8 * 3600, ge=300)
+    # Failed sign-ins allowed per user name / per client address within signin_window_s.
+    max_failures_per_user: int = Field(5, ge=1)
+    max_failures_per_address: int = Field(20, ge=1)
+    signin_window_s: int = Field(900, ge=60)
+    # Behind HTTPS: the session cookie then travels only over TLS.
+    secure_cookies: bool = False
+    # Base URL of the check page for "view site"; None: http://<ingress.host>:<ingress.port>.
+    ingress_url: str | None = None
 
 
 class JwtSettings(Group):

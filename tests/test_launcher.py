@@ -30,7 +30,7 @@ from shared.lpproto import Command
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
-SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder")
+SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder", "admin")
 T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
@@ -184,6 +184,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Launched]]:
             "VIGIL_REDIS__EMBEDDED_PORT": str(free_port()),
             "VIGIL_REDIS__KEY_PREFIX": prefix,
             "VIGIL_INGRESS__PORT": str(free_port()),
+            "VIGIL_ADMIN__PORT": str(free_port()),
             "VIGIL_ESTIMATOR__MODELS_DIR": str(ROOT / "var" / "models"),
             "VIGIL_VIDEO__STORAGE": str(tmp_path / "videos"),
             "VIGIL_FILE_LOGGER__PATH": str(tmp_path / "sessions"),

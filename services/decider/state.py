@@ -8,48 +8,11 @@ from the start rebuilds the state exactly (tests/test_decider_state.py proves it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
-from pydantic import Field
+from shared.audit import AuditEvent, AuditKind, WindowFrame
+from shared.messages import Model, SessionEnd
 
-from shared.errors import FrameCheck
-from shared.messages import Message, Model, SessionEnd
-
-
-class WindowFrame(Model):
-    """A frame that passed the gate checks: one entry of the aggregation window."""
-
-    frame_no: int
-    liveness: float | None = None
-    deepfake: float | None = None
-    image_modification: float | None = None
-    eyes_ok: bool | None = None
-    mouth_ok: bool | None = None
-    glasses_ok: bool | None = None
-    shot_score: float = 0.0
-
-
-class AuditKind(StrEnum):
-    FRAME = "frame"  # a frame was decided
-    BESTSHOT = "bestshot"  # a better best shot was kept
-    MARKED_FAKE = "marked_fake"
-    ENDED = "ended"
-
-
-class AuditEvent(Message):
-    TYPE = "audit"
-
-    session_id: str
-    frame_no: int
-    at: float
-    kind: AuditKind
-    codes: tuple[FrameCheck, ...] = ()
-    window_frame: WindowFrame | None = None  # FRAME: set when the frame entered the window
-    plugins: dict[str, str] = Field(default_factory=dict)  # FRAME: plugin -> verdict
-    shot_score: float | None = None  # BESTSHOT
-    reason: str | None = None  # MARKED_FAKE
-    end: SessionEnd | None = None  # ENDED
-    jwt_id: str | None = None  # ENDED with success
+__all__ = ["AuditEvent", "AuditKind", "SessionState", "WindowFrame", "apply", "rebuild"]
 
 
 class SessionState(Model):
