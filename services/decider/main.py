@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import anyio
-
 from services.decider.decider import Decider
 from services.decider.signing import load_signing_key
 from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
-from shared.logs import setup_logging
 from shared.messages import EstimationMessage
-from shared.settings import Settings, load_settings
+from shared.service import run_consumers, serve
+from shared.settings import Settings
 
 
 async def run(settings: Settings) -> None:
@@ -22,15 +20,11 @@ async def run(settings: Settings) -> None:
         redis, keys, settings.bus, stream=keys.estimations, group=Group.DECIDER, kind=EstimationMessage,
         handler=decider.handle,
     )
-    try:
-        await consumer.run()
-    finally:
-        await redis.aclose()
+    await run_consumers(redis, [consumer])
 
 
 def main() -> None:
-    setup_logging()
-    anyio.run(run, load_settings())
+    serve(run)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import onnxruntime as ort
 
 from services.estimator.analysis import FaceAnalyser, Models
@@ -22,9 +21,9 @@ from services.estimator.worker import EstimatorWorker
 from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
-from shared.logs import setup_logging
 from shared.messages import FrameMessage
-from shared.settings import Settings, load_settings
+from shared.service import run_consumers, serve
+from shared.settings import Settings
 
 
 def build_detector(settings: Settings) -> YuNetDetector:
@@ -85,15 +84,11 @@ async def run(settings: Settings) -> None:
         redis, keys, settings.bus, stream=keys.frames, group=Group.ESTIMATOR, kind=FrameMessage,
         handler=worker.handle, batch_size=settings.estimator.batch_size,
     )
-    try:
-        await consumer.run()
-    finally:
-        await redis.aclose()
+    await run_consumers(redis, [consumer])
 
 
 def main() -> None:
-    setup_logging()
-    anyio.run(run, load_settings())
+    serve(run)
 
 
 if __name__ == "__main__":

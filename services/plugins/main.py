@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import anyio
-
 from services.plugins.postprocess.file_logger import FileLogger
 from services.plugins.registry import load_plugins
 from services.plugins.runner import PluginRunner
 from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
-from shared.logs import setup_logging
 from shared.messages import EstimationMessage, FrameMessage, ReplyMessage
-from shared.settings import Settings, load_settings
+from shared.service import run_consumers, serve
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +36,11 @@ async def run(settings: Settings) -> None:
             Consumer(redis, keys, settings.bus, stream=keys.decisions, group=Group.FILE_LOGGER, kind=ReplyMessage,
                      handler=file_logger.answers),
         ]
-    try:
-        async with anyio.create_task_group() as tasks:
-            for consumer in consumers:
-                tasks.start_soon(consumer.run)
-    finally:
-        await redis.aclose()
+    await run_consumers(redis, consumers)
 
 
 def main() -> None:
-    setup_logging()
-    anyio.run(run, load_settings())
+    serve(run)
 
 
 if __name__ == "__main__":
