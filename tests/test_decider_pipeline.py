@@ -78,7 +78,10 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
     assert payload["exp"] > payload["iat"]
     estimations = payload["estimations"]
     assert estimations["faceCount"] == 1
-    assert {"faceFramePosition", "imageQuality"} <= set(estimations)
+    every = {"faceFramePosition", "imageQuality", "ags", "headPose", "eyes", "mouth", "eyeglasses", "liveness",
+             "imageModification"}
+    assert every <= set(estimations), every - set(estimations)
+    assert payload["evidence"]["liveness"] == "heuristic:recapture-cues"
     assert payload["bestshot"]
     with pytest.raises(jwt.InvalidSignatureError):
         verify_token(token, key="another-key-" + "y" * 32, algorithms=["HS256"])
