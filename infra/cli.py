@@ -13,7 +13,7 @@ from infra.client import LPClient
 from infra.media import iter_frames
 from shared.errors import ConfigError
 from shared.lpproto import Command
-from shared.settings import load_settings
+from shared.settings import ENV_PREFIX, RedisSettings, load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,6 +40,18 @@ def main(argv: list[str] | None = None) -> None:
     verify.add_argument("--public-key", type=Path, help="PEM public key, for RS256/ES256")
     verify.add_argument("--algorithm", default="HS256")
 
+    ui_config = commands.add_parser("ui-config", help="the check page's UI configs (stored in Redis)")
+    ui_config.add_argument("--redis-url", default=None,
+                           help="default: $VIGIL_REDIS__URL, else the embedded Redis of `vigil run`")
+    ui_config.add_argument("--prefix", default=None, help="key prefix (default: $VIGIL_REDIS__KEY_PREFIX or vigil)")
+    ui_actions = ui_config.add_subparsers(dest="action", required=True)
+    load = ui_actions.add_parser("load", help="validate a config JSON file and store it under its name")
+    load.add_argument("file", type=Path)
+    load.add_argument("--name", default=None, help="store it under this name instead of the file's")
+    ui_actions.add_parser("list", help="the stored config names")
+    show = ui_actions.add_parser("show", help="print a config as the page gets it")
+    show.add_argument("name")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
@@ -48,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_check(args)))
     elif args.command == "verify":
         sys.exit(_verify(args))
+    elif args.command == "ui-config":
+        sys.exit(asyncio.run(_ui_config(args)))
     else:
         from infra.prepare_models import prepare
 
@@ -75,6 +89,71 @@ def _verify(args: argparse.Namespace) -> int:
     payload["bestshot"] = f"<{len(payload.get('bestshot', ''))} base64 characters>"
     print(json.dumps(payload, indent=2))
     return 0
+
+
+async def _ui_config(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
+    from shared.keys import Keys
+    from shared.ui_config import DEFAULT_NAME, UiConfig
+
+    redis_settings = _redis_settings()
+    url = args.redis_url or redis_settings.url or f"redis://127.0.0.1:{redis_settings.embedded_port}/0"
+    prefix = args.prefix or redis_settings.key_prefix
+    config: UiConfig | None = None
+    if args.action == "load":
+        try:
+            data = json.loads(args.file.read_text(encoding="utf-8"))
+            if args.name is not None and isinstance(data, dict):
+                data["name"] = args.name
+            config = UiConfig.model_validate(data)
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"vigil ui-config: cannot read {args.file}: {exc}", file=sys.stderr)
+            return 2
+        except ValidationError as exc:
+            print(f"vigil ui-config: {args.file} is not a valid UI config:\n{exc}", file=sys.stderr)
+            return 2
+    redis = Redis.from_url(url, socket_connect_timeout=5)
+    store = UiConfigStore(redis, Keys(prefix))
+    try:
+        if config is not None:
+            await store.put(config)
+            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {url}")
+        elif args.action == "list":
+            names = await store.names()
+            for name in names:
+                print(name)
+            if DEFAULT_NAME not in names:
+                print(f"{DEFAULT_NAME} (built-in)")
+        else:
+            print(json.dumps((await store.get(args.name)).model_dump(mode="json"), indent=2, ensure_ascii=False))
+    except UnknownUiConfig as exc:
+        print(f"vigil ui-config: {exc}", file=sys.stderr)
+        return 1
+    except (RedisConnectionError, OSError) as exc:
+        print(f"vigil ui-config: Redis at {url} is unreachable: {exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"vigil ui-config: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+    return 0
+
+
+def _redis_settings() -> RedisSettings:
+    """Only the ``VIGIL_REDIS__*`` settings: loading a UI config needs no JWT key or models."""
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class RedisOnly(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore",
+                                          case_sensitive=False, env_parse_none_str="null")
+        redis: RedisSettings = RedisSettings()
+
+    return RedisOnly().redis
 
 
 def _run(args: argparse.Namespace) -> int:

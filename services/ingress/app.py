@@ -1,4 +1,5 @@
-"""The Quart application: health, the LPProto WebSocket, and the page's static files."""
+"""The Quart application: health, the LPProto WebSocket, the check page with its static files,
+and the page's JSON (its UI config by name, the ROI for the oval guide)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,25 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
 from services.ingress.sessions import SessionRegistry
+from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
+from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+# The page runs only its own modules; config styles arrive as CSS text (a <style> element).
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'"
+)
 
 
 def create_app(settings: Settings, redis: Redis) -> Quart:
     app = Quart(__name__, static_folder=str(STATIC), static_url_path="/static")
     keys = Keys(settings.redis.key_prefix)
     sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
+    ui_configs = UiConfigStore(redis, keys)
 
     @app.get("/health")
     async def health() -> tuple[Response, int]:
@@ -35,7 +44,33 @@ def create_app(settings: Settings, redis: Redis) -> Quart:
 
     @app.get("/")
     async def index() -> Response:
-        return await app.send_static_file("index.html")
+        response = await app.send_static_file("index.html")
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @app.get("/api/ui-config/<name>")
+    async def ui_config(name: str) -> tuple[Response, int]:
+        try:
+            config = await ui_configs.get(name)
+        except UnknownUiConfig as exc:
+            return jsonify({"error": "unknown_ui_config", "name": name[:80], "message": str(exc)}), 404
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return jsonify({"error": "invalid_ui_config", "name": name, "message": str(exc)}), 500
+        except (RedisConnectionError, OSError) as exc:
+            log.warning("UI config %r unavailable: %s", name, exc)
+            return jsonify({"error": "unavailable", "name": name, "message": "the config store is unreachable"}), 503
+        return jsonify(config.model_dump(mode="json")), 200
+
+    @app.get("/api/check-settings")
+    async def check_settings() -> Response:
+        """What the page needs of the service settings: the ROI (the oval guide), the face size."""
+        return jsonify({
+            "roi": settings.roi.model_dump(),
+            "faceWidth": settings.thresholds.face_width,
+            "faceHeight": settings.thresholds.face_height,
+        })
 
     @app.websocket("/ws")
     async def ws() -> None:

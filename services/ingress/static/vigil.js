@@ -1,0 +1,682 @@
+// Vigil check library: a camera on an element, speaking LPProto (docs/protocol.md) to the service.
+//
+// A plain ES module, no build step:
+//
+//   import { Checker } from "https://vigil.example/static/vigil.js";
+//   const checker = new Checker(document.querySelector("#check"), "wss://vigil.example/ws", {
+//     mode: "selfie", imageWidth: 640, imageHeight: 480,
+//   });
+//   checker.on("prompt", ({ code, message }) => show(message));
+//   checker.on("progress", ({ done, total }) => showStep(done, total));
+//   checker.on("success", ({ jwt }) => sendToYourBackend(jwt));
+//   checker.on("camera-error", ({ kind, message }) => showError(message));
+//   checker.on("error", ({ code, message, fatal }) => showError(message));
+//   await checker.openCamera();          // preview (and the permission prompt)
+//   startButton.onclick = () => checker.start();
+//
+// Events (listen with `on(name, handler)`, or `addEventListener` and read `event.detail`):
+//   ready         the camera picture is on screen: { label, settings }
+//   state         { state, attempt?, max? }: idle, camera, connecting, checking, reconnecting,
+//                 success, failed, stopped
+//   prompt        a reply's frame checks as messages: { codes, code, message, messages }
+//   progress      active liveness: { done, total }
+//   success       { jwt, sessionId }
+//   error         { code, message, fatal }: system codes, session ends ("close.4002"...), "gaveUp"
+//   camera-error  { kind, name, message }: kind is permission-denied, not-found, busy,
+//                 unsupported, ended or failed. Never swallowed: also logged to the console.
+//   stats         the raw STATS body, for integrators (it carries scores in development mode:
+//                 do not show them to people)
+//
+// The protocol: CONNECT with a heartbeat and the camera's label, settings and the user agent;
+// one FRAME (base64 JPEG of the configured image size, with its capture time) at a time, each
+// after the previous reply; heartbeats answered; a dropped connection is re-established with
+// the same session-id, up to `maxReconnects` tries, then a clear "gaveUp" error; each try has
+// `connectTimeoutMs` (10 s) to reach CONNECTED.
+
+import { pickLanguage, translator } from "./i18n.js";
+
+export const PROTOCOL_VERSION = "1.0";
+
+const DEFAULTS = {
+  imageWidth: 640, // frames sent: fitted into this box (swapped for a portrait camera)
+  imageHeight: 480,
+  videoWidth: 640, // the camera stream asked for
+  videoHeight: 480,
+  mode: "selfie", // selfie: the preview is mirrored; operator: it is not
+  mirrorFrames: false, // send the mirrored picture (with `mirrored:1`) instead of the camera's
+  jpegQuality: 0.9,
+  heartbeatMs: 5000, // 0: none (then a dead connection is only noticed when the socket closes)
+  connectTimeoutMs: 10000, // slow mobile networks need the whole 10 s
+  maxReconnects: 5,
+  reconnectDelayMs: 500, // doubled per try, at most maxReconnectDelayMs
+  maxReconnectDelayMs: 5000,
+  frameIntervalMs: 100, // at most ~10 frames a second
+  maxTransientErrors: 10, // consecutive retryable ERROR replies before giving up
+  maxZoom: 3,
+  zoomStep: 0.25,
+  roi: { center_x: 0.5, center_y: 0.5, width: 1, height: 1 }, // where the face belongs (oval guide)
+  lang: null, // null: from the browser's languages
+  messages: {}, // replaces messages by key: "1", "1012", "close.4002", "hold", "cameraDenied"...
+};
+
+// Transient system codes: the frame is retried after a short pause.
+const RETRYABLE = new Set([1000, 1008, 1014, 1017]);
+// Close codes that end the session for good (the person starts again).
+const SESSION_OVER = new Set([4000, 4002, 4003, 4004, 4005]);
+// Close codes that mean this client broke the protocol: reconnecting would not help.
+const PROTOCOL_CLOSE = new Set([1009, 4001]);
+
+/** An LPProto message as text: command line, `name:value` headers, empty line, body. */
+export function formatMessage(command, headers = {}, body = "") {
+  const lines = [command];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || value === null || value === "") continue;
+    lines.push(`${name}:${String(value).replace(/[\r\n]+/g, " ")}`);
+  }
+  return `${lines.join("\n")}\n\n${body}`;
+}
+
+/** Parse an LPProto message (`\r\n` tolerated): { command, headers, body }. */
+export function parseMessage(text) {
+  const normalised = String(text).replace(/\r\n/g, "\n");
+  const split = normalised.indexOf("\n\n");
+  const head = split < 0 ? normalised.replace(/\n+$/, "") : normalised.slice(0, split);
+  const body = split < 0 ? "" : normalised.slice(split + 2);
+  const [command, ...lines] = head.split("\n");
+  const headers = {};
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { command: command.trim(), headers, body };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function cameraErrorKind(error) {
+  switch (error?.name) {
+    case "NotAllowedError":
+    case "PermissionDeniedError":
+    case "SecurityError":
+      return "permission-denied";
+    case "NotFoundError":
+    case "DevicesNotFoundError":
+    case "OverconstrainedError":
+      return "not-found";
+    case "NotReadableError":
+    case "TrackStartError":
+    case "AbortError":
+      return "busy";
+    case "TypeError":
+      return "unsupported";
+    default:
+      return "failed";
+  }
+}
+
+const CAMERA_MESSAGES = {
+  "permission-denied": "cameraDenied",
+  "not-found": "cameraNotAttached",
+  busy: "cameraBusy",
+  unsupported: "cameraUnsupported",
+  ended: "cameraEnded",
+  failed: "cameraFailed",
+};
+
+export class Checker extends EventTarget {
+  /**
+   * @param {HTMLElement} element where the camera picture and the oval guide go
+   * @param {string} url the LPProto WebSocket, e.g. "wss://vigil.example/ws"
+   * @param {object} options see DEFAULTS above
+   */
+  constructor(element, url, options = {}) {
+    super();
+    this.element = element;
+    this.url = url;
+    this.options = { ...DEFAULTS, ...options, roi: { ...DEFAULTS.roi, ...(options.roi ?? {}) } };
+    this.lang = this.options.lang ?? pickLanguage();
+    this.t = translator(this.lang, this.options.messages);
+    this.mode = this.options.mode === "operator" ? "operator" : "selfie";
+    this.zoom = 1;
+    this.state = "idle";
+    this.sessionId = null;
+    this.stream = null;
+    this.socket = null;
+    this._generation = 0; // bumped by start/stop/reconnect: stale callbacks check it
+    this._attempt = 0;
+    this._transientErrors = 0;
+    this._inFlight = false;
+    this._lastFrameAt = 0;
+    this._lastSeen = 0;
+    this._watchdog = null;
+    this._connectTimer = null;
+    this._canvas = document.createElement("canvas");
+    this._build();
+  }
+
+  // ---- events -------------------------------------------------------------------------------
+
+  /** Listen to an event; the handler gets the event's detail. Returns a function that unsubscribes. */
+  on(type, handler) {
+    const listener = (event) => handler(event.detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  _emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setState(state, extra = {}) {
+    this.state = state;
+    this.element.dataset.vigilState = state;
+    this._emit("state", { state, ...extra });
+  }
+
+  /** The message for a code (frame check, system code) or a named key, in the chosen language. */
+  message(key) {
+    const id = String(key);
+    if (this.t.has(id)) return this.t(id);
+    const code = Number(id);
+    if (Number.isInteger(code)) return this.t(code >= 1000 ? "unknownError" : "unknownCheck");
+    return id;
+  }
+
+  // ---- view ---------------------------------------------------------------------------------
+
+  _build() {
+    this.element.classList.add("vigil-stage");
+    this.viewport = document.createElement("div");
+    this.viewport.className = "vigil-viewport";
+    this.video = document.createElement("video");
+    // Mobile browsers and WebViews: inline, muted, and played from code (no autoplay assumption).
+    this.video.setAttribute("playsinline", "");
+    this.video.setAttribute("webkit-playsinline", "");
+    this.video.setAttribute("muted", "");
+    this.video.muted = true;
+    this.video.autoplay = true;
+    this.video.disablePictureInPicture = true;
+    this.video.className = "vigil-video";
+    this.video.setAttribute("aria-hidden", "true");
+    const ns = "http://www.w3.org/2000/svg";
+    this.guide = document.createElementNS(ns, "svg");
+    this.guide.setAttribute("class", "vigil-guide");
+    this.guide.setAttribute("aria-hidden", "true");
+    this.guide.setAttribute("preserveAspectRatio", "none");
+    this._shade = document.createElementNS(ns, "path");
+    this._shade.setAttribute("class", "vigil-shade");
+    this._shade.setAttribute("fill-rule", "evenodd");
+    this._oval = document.createElementNS(ns, "ellipse");
+    this._oval.setAttribute("class", "vigil-oval");
+    this.guide.append(this._shade, this._oval);
+    this.viewport.append(this.video, this.guide);
+    this.element.append(this.viewport);
+    this.video.addEventListener("loadedmetadata", () => this._applyView());
+    this.video.addEventListener("resize", () => this._applyView());
+    this._applyView();
+  }
+
+  _applyView() {
+    const width = this.video.videoWidth || this.options.videoWidth;
+    const height = this.video.videoHeight || this.options.videoHeight;
+    this.element.style.setProperty("--vigil-aspect", (width / height).toFixed(4));
+    const mirrored = this.mode === "selfie";
+    const scaleX = mirrored ? -this.zoom : this.zoom;
+    this.video.style.transform = scaleX === 1 && this.zoom === 1 ? "none" : `scale(${scaleX}, ${this.zoom})`;
+    this.element.dataset.vigilMode = this.mode;
+    // The oval: inside the ROI (fractions of the frame sent, which is the visible picture).
+    const w = 1000;
+    const h = Math.round((1000 * height) / width);
+    const roi = this.options.roi;
+    const roiW = roi.width * w;
+    const roiH = roi.height * h;
+    let ry = 0.42 * Math.min(roiH, 0.95 * h);
+    let rx = ry / 1.3;
+    if (rx > 0.45 * roiW) {
+      rx = 0.45 * roiW;
+      ry = Math.min(ry, rx * 1.35);
+    }
+    const cx = (mirrored ? 1 - roi.center_x : roi.center_x) * w;
+    const cy = roi.center_y * h;
+    this.guide.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    this._oval.setAttribute("cx", cx.toFixed(1));
+    this._oval.setAttribute("cy", cy.toFixed(1));
+    this._oval.setAttribute("rx", rx.toFixed(1));
+    this._oval.setAttribute("ry", ry.toFixed(1));
+    this._shade.setAttribute(
+      "d",
+      `M0 0H${w}V${h}H0Z M${(cx - rx).toFixed(1)} ${cy.toFixed(1)}` +
+        `a${rx.toFixed(1)} ${ry.toFixed(1)} 0 1 0 ${(2 * rx).toFixed(1)} 0` +
+        `a${rx.toFixed(1)} ${ry.toFixed(1)} 0 1 0 ${(-2 * rx).toFixed(1)} 0Z`,
+    );
+  }
+
+  /** "selfie" (mirrored preview) or "operator" (not mirrored). */
+  setMode(mode) {
+    this.mode = mode === "operator" ? "operator" : "selfie";
+    this._applyView();
+  }
+
+  /** Digital zoom, 1 to maxZoom: the preview and the frames sent show the same centre crop. */
+  setZoom(zoom) {
+    const step = this.options.zoomStep;
+    this.zoom = Math.min(this.options.maxZoom, Math.max(1, Math.round(zoom / step) * step));
+    this._applyView();
+    return this.zoom;
+  }
+
+  zoomIn() {
+    return this.setZoom(this.zoom + this.options.zoomStep);
+  }
+
+  zoomOut() {
+    return this.setZoom(this.zoom - this.options.zoomStep);
+  }
+
+  /** Show how the last frame went on the oval: "ok", "bad" or "" (neutral). */
+  _mark(kind) {
+    this._oval.setAttribute("class", kind ? `vigil-oval vigil-oval-${kind}` : "vigil-oval");
+  }
+
+  // ---- camera -------------------------------------------------------------------------------
+
+  get track() {
+    return this.stream?.getVideoTracks()[0] ?? null;
+  }
+
+  /** The video inputs (labels appear once the camera permission is granted). */
+  async cameras() {
+    if (!navigator.mediaDevices?.enumerateDevices) return [];
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    return devices.filter((d) => d.kind === "videoinput").map((d) => ({ deviceId: d.deviceId, label: d.label }));
+  }
+
+  /** Open the camera (a given device, or the one fitting the mode) and show it. True when it plays. */
+  async openCamera(deviceId = null) {
+    this._closeCamera();
+    if (!navigator.mediaDevices?.getUserMedia) {
+      this._cameraError("unsupported", { name: "NoMediaDevices" });
+      return false;
+    }
+    const video = { width: { ideal: this.options.videoWidth }, height: { ideal: this.options.videoHeight } };
+    if (deviceId) video.deviceId = { exact: deviceId };
+    else video.facingMode = { ideal: this.mode === "selfie" ? "user" : "environment" };
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio: false, video });
+    } catch (error) {
+      this._cameraError(cameraErrorKind(error), error);
+      return false;
+    }
+    const track = this.track;
+    if (!track) {
+      this._cameraError("not-found", { name: "NoVideoTrack" });
+      return false;
+    }
+    track.addEventListener("ended", () => {
+      if (this.track === track) this._cameraError("ended", { name: "TrackEnded" });
+    });
+    this.video.srcObject = this.stream;
+    const playing = await this._play();
+    if (this.state === "idle" || this.state === "failed" || this.state === "stopped") this._setState("camera");
+    this._emit("ready", { label: track.label, settings: track.getSettings?.() ?? {}, playing });
+    return true;
+  }
+
+  async _play() {
+    try {
+      await this.video.play();
+      return true;
+    } catch (error) {
+      // Autoplay refused (no user gesture yet): start() plays it again from the click.
+      console.warn("vigil: the camera picture waits for a user gesture to play", error);
+      return false;
+    }
+  }
+
+  _closeCamera() {
+    if (this.stream) for (const track of this.stream.getTracks()) track.stop();
+    this.stream = null;
+  }
+
+  _cameraError(kind, error) {
+    const message = this.message(CAMERA_MESSAGES[kind] ?? "cameraFailed");
+    console.error(`vigil: camera ${kind}`, error);
+    this._emit("camera-error", { kind, name: error?.name ?? "", message });
+    if (this.state === "connecting" || this.state === "checking" || this.state === "reconnecting") {
+      this._fail({ code: `camera.${kind}`, message }, true);
+    }
+  }
+
+  _cameraInfo() {
+    const track = this.track;
+    const headers = { "user-agent": (navigator.userAgent ?? "").slice(0, 300) };
+    if (!track) return headers;
+    headers["camera-label"] = (track.label ?? "").slice(0, 200);
+    let settings = track.getSettings?.() ?? {};
+    let json = JSON.stringify(settings);
+    if (json.length > 2000) {
+      const { width, height, frameRate, facingMode, resizeMode, aspectRatio } = settings;
+      settings = { width, height, frameRate, facingMode, resizeMode, aspectRatio };
+      json = JSON.stringify(settings);
+    }
+    headers["camera-settings"] = json;
+    return headers;
+  }
+
+  // ---- the check ----------------------------------------------------------------------------
+
+  /** Start a new check (a new session). Opens the camera first when needed. */
+  async start() {
+    if (["connecting", "checking", "reconnecting"].includes(this.state)) return;
+    if (!this.stream || this.track?.readyState !== "live") {
+      if (!(await this.openCamera())) return;
+    }
+    if (this.video.paused) await this._play();
+    this._generation += 1;
+    this.sessionId = null;
+    this._attempt = 0;
+    this._transientErrors = 0;
+    this._connect(this._generation);
+  }
+
+  /** Stop the check (the camera stays on; `destroy()` turns it off too). */
+  stop() {
+    this._generation += 1;
+    this._closeSocket(1000, "stopped");
+    if (this.state !== "success") this._setState("stopped");
+  }
+
+  destroy() {
+    this.stop();
+    this._closeCamera();
+    this.video.srcObject = null;
+  }
+
+  _connect(generation) {
+    this._closeSocket(1000, "reconnecting");
+    this._setState(this._attempt ? "reconnecting" : "connecting", this._attempt
+      ? { attempt: this._attempt, max: this.options.maxReconnects } : {});
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (error) {
+      this._fail({ code: "gaveUp", message: this.message("gaveUp") }, true, error);
+      return;
+    }
+    this.socket = socket;
+    this._inFlight = false;
+    let connected = false;
+    this._connectTimer = setTimeout(() => {
+      if (generation === this._generation && !connected) {
+        console.warn("vigil: no CONNECTED within", this.options.connectTimeoutMs, "ms");
+        this._dropped(generation);
+      }
+    }, this.options.connectTimeoutMs);
+    socket.addEventListener("open", () => {
+      if (generation !== this._generation) return;
+      this._sendConnect();
+    });
+    socket.addEventListener("message", (event) => {
+      if (generation !== this._generation) return;
+      this._lastSeen = performance.now();
+      if (typeof event.data !== "string") return;
+      const message = parseMessage(event.data);
+      if (!connected) {
+        if (message.command === "CONNECTED") {
+          connected = true;
+          clearTimeout(this._connectTimer);
+          this.sessionId = message.headers["session-id"] ?? this.sessionId;
+          this._setState("checking");
+          this._startWatchdog(generation);
+          this._nextFrame(generation);
+        } else if (message.command === "ERROR") {
+          this._connectRefused(generation, Number(message.headers.error), message.headers.message);
+        } else if (message.command === "HEARTBEAT") {
+          this._send("HEARTBEAT\n\n");
+        }
+        return;
+      }
+      this._onMessage(generation, message);
+    });
+    socket.addEventListener("close", (event) => {
+      if (generation !== this._generation) return;
+      this._onClose(generation, event.code, event.reason);
+    });
+    // "error" is always followed by "close": handled there.
+  }
+
+  _sendConnect() {
+    const headers = {
+      version: PROTOCOL_VERSION,
+      heartbeat: String(this.options.heartbeatMs),
+      "session-id": this.sessionId ?? undefined,
+      ...this._cameraInfo(),
+    };
+    if (this.options.mirrorFrames) headers.mirrored = "1";
+    this._send(formatMessage("CONNECT", headers));
+  }
+
+  _connectRefused(generation, code, detail) {
+    if (code === 1012) {
+      // The session expired while we were away: a new one (a fresh CONNECT on this socket).
+      console.warn("vigil: session", this.sessionId, "expired; starting a new one");
+      this.sessionId = null;
+      this._sendConnect();
+    } else if (code === 1017 || code === 1000) {
+      this._dropped(generation);
+    } else {
+      this._fail({ code, message: this.message(code), detail }, true);
+    }
+  }
+
+  _onMessage(generation, message) {
+    switch (message.command) {
+      case "HEARTBEAT":
+        this._send("HEARTBEAT\n\n");
+        return;
+      case "STATS": {
+        this._inFlight = false;
+        this._attempt = 0; // this connection serves frames: a later drop gets every try again
+        this._transientErrors = 0;
+        let body;
+        try {
+          body = JSON.parse(message.body);
+        } catch (error) {
+          console.error("vigil: STATS body is not JSON", error);
+          body = { isOk: false, errors: [], estimations: {} };
+        }
+        this._onStats(body);
+        this._nextFrame(generation);
+        return;
+      }
+      case "SUCCESS":
+        this._inFlight = false;
+        this._stopWatchdog();
+        this._setState("success");
+        this._mark("ok");
+        this._emit("success", { jwt: message.body, sessionId: this.sessionId });
+        return;
+      case "ERROR": {
+        const code = Number(message.headers.error);
+        if (code === 1005) return; // our previous frame's reply is still coming
+        this._inFlight = false;
+        if (RETRYABLE.has(code) && ++this._transientErrors <= this.options.maxTransientErrors) {
+          this._emit("error", { code, message: this.message(code), fatal: false, detail: message.headers.message });
+          setTimeout(() => this._nextFrame(generation), 500);
+        } else if (code === 1003) {
+          this._dropped(generation);
+        } else {
+          this._fail({ code, message: this.message(code), detail: message.headers.message }, true);
+        }
+        return;
+      }
+      default:
+        console.warn("vigil: ignoring", message.command);
+    }
+  }
+
+  _onStats(body) {
+    this._emit("stats", body);
+    const codes = Array.isArray(body.errors) ? body.errors.map(Number) : [];
+    const active = body.estimations?.activeLiveness;
+    if (active && Number.isFinite(Number(active.total)) && Number(active.total) > 0) {
+      this._emit("progress", { done: Number(active.done) || 0, total: Number(active.total) });
+    }
+    const messages = codes.map((code) => this.message(code));
+    this._mark(codes.length ? "bad" : "ok");
+    this._emit("prompt", {
+      codes,
+      code: codes.length ? codes[0] : null,
+      message: codes.length ? messages[0] : this.message("hold"),
+      messages,
+    });
+  }
+
+  _onClose(generation, code, reason) {
+    this._stopWatchdog();
+    clearTimeout(this._connectTimer);
+    this.socket = null;
+    if (this.state === "success") return;
+    if (SESSION_OVER.has(code)) {
+      this._fail({ code: `close.${code}`, message: this.message(`close.${code}`), detail: reason }, true);
+    } else if (PROTOCOL_CLOSE.has(code)) {
+      this._fail({ code: "close.protocol", message: this.message("close.protocol"), detail: reason }, true);
+    } else {
+      this._dropped(generation);
+    }
+  }
+
+  /** The connection is gone (or never came): try again with the same session-id, a bounded number of times. */
+  async _dropped(generation) {
+    if (generation !== this._generation) return;
+    this._generation += 1;
+    const next = this._generation;
+    this._stopWatchdog();
+    clearTimeout(this._connectTimer);
+    this._closeSocket(1000, "reconnecting");
+    this._attempt += 1;
+    if (this._attempt > this.options.maxReconnects) {
+      this._fail({ code: "gaveUp", message: this.message("gaveUp") }, true);
+      return;
+    }
+    this._setState("reconnecting", { attempt: this._attempt, max: this.options.maxReconnects });
+    const delay = Math.min(this.options.reconnectDelayMs * 2 ** (this._attempt - 1), this.options.maxReconnectDelayMs);
+    await sleep(delay);
+    if (next === this._generation) this._connect(next);
+  }
+
+  _fail(detail, closeSocket, error) {
+    if (error) console.error("vigil:", detail.message, error);
+    this._generation += 1;
+    this._stopWatchdog();
+    clearTimeout(this._connectTimer);
+    if (closeSocket) this._closeSocket(1000, "failed");
+    this._mark("");
+    this._setState("failed");
+    this._emit("error", { ...detail, fatal: true });
+  }
+
+  _startWatchdog(generation) {
+    this._stopWatchdog();
+    const period = this.options.heartbeatMs;
+    if (!period) return;
+    this._lastSeen = performance.now();
+    this._watchdog = setInterval(() => {
+      if (performance.now() - this._lastSeen > 3 * period + 1000) {
+        console.warn("vigil: no heartbeat from the service; reconnecting");
+        this._dropped(generation);
+      }
+    }, Math.min(period, 1000));
+  }
+
+  _stopWatchdog() {
+    if (this._watchdog) clearInterval(this._watchdog);
+    this._watchdog = null;
+  }
+
+  _send(text) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(text);
+  }
+
+  _closeSocket(code, reason) {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket && socket.readyState <= WebSocket.OPEN) {
+      try {
+        socket.close(code, reason);
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  // ---- frames -------------------------------------------------------------------------------
+
+  async _nextFrame(generation) {
+    const wait = this.options.frameIntervalMs - (performance.now() - this._lastFrameAt);
+    if (wait > 0) await sleep(wait);
+    const captureTime = await this._freshVideoFrame();
+    if (generation !== this._generation || this.state !== "checking" || this._inFlight) return;
+    const body = this._capture();
+    if (!body) {
+      setTimeout(() => this._nextFrame(generation), 100); // the camera picture is not there yet
+      return;
+    }
+    this._lastFrameAt = performance.now();
+    this._inFlight = true;
+    this._send(formatMessage("FRAME", {
+      "content-type": "image/x-jpeg-base64",
+      "frame-time": captureTime.toFixed(1),
+    }, body));
+  }
+
+  /** Wait for a camera frame not sent yet (requestVideoFrameCallback where there is one). */
+  _freshVideoFrame() {
+    const video = this.video;
+    if (typeof video.requestVideoFrameCallback !== "function" || video.paused) {
+      return Promise.resolve(performance.now());
+    }
+    return new Promise((resolve) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        if (!done) {
+          done = true;
+          resolve(performance.now());
+        }
+      }, 250);
+      video.requestVideoFrameCallback((now, metadata) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(Number.isFinite(metadata?.captureTime) ? metadata.captureTime : now);
+      });
+    });
+  }
+
+  /** The visible picture (zoom crop) as base64 JPEG fitted into the configured image size. */
+  _capture() {
+    const video = this.video;
+    const vw = video.videoWidth;
+    const vh = video.videoHeight;
+    if (!vw || !vh || video.readyState < 2) return null;
+    const sw = vw / this.zoom;
+    const sh = vh / this.zoom;
+    let iw = this.options.imageWidth;
+    let ih = this.options.imageHeight;
+    if (sh > sw !== ih > iw) [iw, ih] = [ih, iw]; // a portrait camera: a portrait box
+    const scale = Math.min(iw / sw, ih / sh);
+    const canvas = this._canvas;
+    canvas.width = Math.max(1, Math.round(sw * scale));
+    canvas.height = Math.max(1, Math.round(sh * scale));
+    const context = canvas.getContext("2d");
+    context.save();
+    if (this.options.mirrorFrames) {
+      context.translate(canvas.width, 0);
+      context.scale(-1, 1);
+    }
+    context.drawImage(video, (vw - sw) / 2, (vh - sh) / 2, sw, sh, 0, 0, canvas.width, canvas.height);
+    context.restore();
+    const url = canvas.toDataURL("image/jpeg", this.options.jpegQuality);
+    return url.slice(url.indexOf(",") + 1);
+  }
+}
