@@ -69,6 +69,10 @@ class FaceAnalyser:
             self._landmark_stages([items[i] for i in deep], [results[i] for i in deep])
         return [FaceAnalysis.model_validate(results[i]) for i in range(len(items))]
 
+    def _modification_due(self, frame_no: int) -> bool:
+        """Frames 1, 1 + N, 1 + 2N, ... of a session (the decider averages the measured ones)."""
+        return (frame_no - 1) % self.settings.estimator.image_modification_every == 0
+
     def _worth_landmarks(self, face: Face) -> bool:
         minimum = self.settings.thresholds.face_width
         return minimum is None or face.box.width >= minimum / 2
@@ -103,6 +107,8 @@ class FaceAnalyser:
                 # skip its cost (~25 ms) on the others.
                 evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks)
                 for kind, estimator in self.models.evidences.items():
+                    if kind == "image_modification" and not self._modification_due(item.frame.frame_no):
+                        continue
                     with item.timings.stage(kind):
                         result[kind] = estimator.estimate(evidence_input)
 
