@@ -162,9 +162,13 @@ class ActiveLivenessSettings(Group):
     pitch_threshold_deg: float = 15.0
     accept_one_eye_open: bool = False
     interaction_timeout_s: float = Field(5.0, gt=0)
+    # Timed-out actions allowed per session before it ends (code 97, close 4000).
+    max_timeouts: int = Field(3, ge=0)
     # A turn or tilt counts only if the face landmarks moved like a 3-D head, not like a flat
     # picture: the estimator's parallax residual (in inter-ocular distances) must reach this.
-    parallax_min_residual: float | None = 0.085
+    # Measured (docs/plugins.md): genuine full turns 0.14-0.43; flat prints tilted 55-60 degrees up to
+    # 0.10-0.13 (synthetic tilts): 0.12 refuses most of them, with a thin margin.
+    parallax_min_residual: float | None = 0.12
     smile_threshold: float = Field(0.5, ge=0, le=1)
     mouth_open_threshold: float = Field(0.5, ge=0, le=1)
 

@@ -6,9 +6,10 @@ against the cheeks). We fit the best homography from the current frame's 468 lan
 session's reference frame's (its most frontal so far) and report the median residual in
 inter-ocular distances (between the eye centres), with the pose change between the two.
 Measured (models.md): at >= 20 degrees of pose change real heads gave 0.10-0.18, tilted flat
-photos 0.05-0.07 (0.11 at p90); here a real turn of ~38 degrees gave 0.11-0.125 and a synthetic
-35-50 degree tilt of a flat frame 0.02-0.03 (tests/test_analysis.py). The ActiveLiveness plugin
-takes a turn as real at >= 0.085. It cannot tell a *replayed video* of
+photos 0.05-0.07 (0.11 at p90); here genuine full turns gave 0.14-0.43 and synthetic tilts of a
+flat frame 0.02-0.03 at 35-50 degrees before a 53-degree camera, but up to 0.10-0.13 at 55-60
+degrees before a 78-90-degree webcam (tests/test_active_liveness_video.py). The ActiveLiveness
+plugin takes a turn as real at >= 0.12. It cannot tell a *replayed video* of
 a real head from the head: a replay keeps the original's parallax.
 
 The reference lives in Redis (``P:estimator:reference:{session}``) so any estimator instance can

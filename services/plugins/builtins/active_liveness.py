@@ -14,13 +14,15 @@ fixed``). Each action runs the guide's state machine:
 
 While an action is pending, every frame's verdict is PENDING with the action's prompt code and
 the progress (done, total). An action not done within ``interaction_timeout_s`` is reported
-(code 97) and replaced by a newly drawn one. After the last action, ``cooldown_frames_count``
-more frames pass before the verdict is PASS.
+(code 97) and replaced by a newly drawn one that is not pending already; after ``max_timeouts``
+timeouts the session ends (a recording keeps timing out). After the last action,
+``cooldown_frames_count`` more frames pass before the verdict is PASS.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
@@ -60,8 +62,8 @@ class ActiveLiveness:
         self.options = settings.active_liveness
         self.random = secrets.SystemRandom()
 
-    def draw(self, count: int, exclude: Interaction | None = None) -> list[Interaction]:
-        choices = [i for i in self.options.interaction_list if i is not exclude] or list(self.options.interaction_list)
+    def draw(self, count: int, exclude: Sequence[Interaction] = ()) -> list[Interaction]:
+        choices = [i for i in self.options.interaction_list if i not in exclude] or list(self.options.interaction_list)
         if self.options.interaction_order == "fixed":
             return choices[:count]
         return self.random.sample(choices, min(count, len(choices)))
@@ -86,10 +88,14 @@ class ActiveLiveness:
             return Verdict(PluginVerdict.PASS, progress=(total, total))
         codes: tuple[FrameCheck, ...] = ()
         if estimation.received_at - state.started_at > self.options.interaction_timeout_s:
-            # Too slow (or a recording that cannot follow): a new action, freshly drawn.
-            state.sequence[state.index] = self.draw(1, exclude=state.sequence[state.index])[0]
-            state.phase, state.started_at = START, estimation.received_at
+            # Too slow (or a recording that cannot follow): a new action, freshly drawn, never one
+            # still pending (a replay with two blinks would otherwise answer two "blink" prompts).
             state.timeouts += 1
+            if state.timeouts > self.options.max_timeouts:
+                return Verdict(PluginVerdict.END, codes=(FrameCheck.ACTION_TIMED_OUT,), progress=(state.index, total),
+                               details={"timeouts": float(state.timeouts)})
+            state.sequence[state.index] = self.draw(1, exclude=state.sequence[state.index:])[0]
+            state.phase, state.started_at = START, estimation.received_at
             codes = (FrameCheck.ACTION_TIMED_OUT,)
         analysis = estimation.analysis or FaceAnalysis()
         state.phase = step(state.sequence[state.index], state.phase, analysis, self.options)
