@@ -12,6 +12,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
 | ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
 | ``P:estimator:reference:{session}`` | string: msgpack of the session's most frontal landmarks (468x2 float32) and pose, for parallax | estimator | estimator (any instance) | expires ``session.ttl_s`` |
+| ``P:plugin-events`` | stream of ``PluginEvent`` (e.g. virtual-camera evidence found) | plugins service | admin panel, statistics, operators | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
 | ``P:decider:state:{session}`` | string: msgpack ``SessionState`` (counters, aggregation window, marks, best-shot score) | decider | decider (any instance) | expires ``session.ttl_s`` after the last frame |
 | ``P:decider:bestshot:{session}`` | string: the best frame's bytes so far | decider | decider (for the JWT) | expires ``session.ttl_s`` |
@@ -75,6 +76,10 @@ class Keys:
 
     def estimator_reference(self, session_id: str) -> str:
         return f"{self.prefix}:estimator:reference:{session_id}"
+
+    @property
+    def plugin_events(self) -> str:
+        return f"{self.prefix}:plugin-events"
 
     def plugin_state(self, plugin: str, session_id: str) -> str:
         return f"{self.prefix}:plugin:state:{plugin}:{session_id}"

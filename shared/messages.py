@@ -250,6 +250,20 @@ class EstimationMessage(Message):
     timings: dict[str, float] = Field(default_factory=dict)
 
 
+class PluginEvent(Message):
+    """Something a plugin wants operators to know (e.g. virtual-camera evidence), apart from its
+    verdict: published on ``Keys.plugin_events`` for the admin panel and statistics."""
+
+    TYPE = "plugin_event"
+
+    session_id: str
+    frame_no: int
+    plugin: str
+    at: float
+    details: dict[str, float] = Field(default_factory=dict)
+    note: str = ""
+
+
 class SessionEnd(StrEnum):
     """Why the decider ended a session (docs/protocol.md maps each to a WebSocket close code)."""
 

@@ -116,6 +116,8 @@ async def test_virtual_camera_evidence_is_reported() -> None:
     first = await checker.evaluate(estimation(1, 0, client=obs, sha="same"), memory)
     assert first.verdict is PluginVerdict.PASS  # evidence, not proof, unless configured otherwise
     assert first.details == {"virtual_label": 1.0, "implausible_settings": 1.0}
+    assert first.announce is not None
+    assert "OBS Virtual Camera" in first.announce
     again = await checker.evaluate(estimation(2, 0, client=obs, sha="same"), memory)
     assert again.details["repeated_frame"] == 1.0
     strict = VirtualCameraChecker(Settings(env=Env.DEVELOPMENT, virtual_camera_checker={"fail_on_detection": True}))

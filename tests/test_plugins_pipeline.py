@@ -64,3 +64,28 @@ async def test_file_logger_writes_frames_and_answers(matcher_stack: Stack, redis
     answers = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
     assert [a["frame"] for a in answers] == [1, 2]
     assert answers[0]["codes"] == [FrameCheck.NO_FACE]
+
+
+@pytest.mark.anyio
+async def test_virtual_camera_evidence_is_published_as_an_event(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, data_dir: Path,
+) -> None:
+    from shared.messages import PluginEvent, decode
+    from shared.plugins import VIRTUAL_CAMERA_CHECKER
+
+    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path,
+                  VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED="true")
+    try:
+        stack.start_all("ingress", "estimator", "decider", "plugins")
+        async with LPClient(stack.ws_url) as client:
+            await client.send_raw("CONNECT\nversion:1.0\ncamera-label:OBS Virtual Camera\n\n")
+            assert (await client.receive()).command is Command.CONNECTED
+            reply = await client.frame(media.neutral_jpeg(data_dir))
+            assert reply.command is Command.STATS
+        keys = Keys(stack.prefix)
+        events = [decode(PluginEvent, fields) for _, fields in await redis.xrange(keys.plugin_events)]
+    finally:
+        stack.stop()
+    assert [e.plugin for e in events] == [VIRTUAL_CAMERA_CHECKER]
+    assert events[0].details["virtual_label"] == 1.0
+    assert "OBS Virtual Camera" in events[0].note

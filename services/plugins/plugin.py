@@ -30,6 +30,8 @@ class Verdict:
     mark_fake: bool = False
     progress: tuple[int, int] | None = None
     details: dict[str, float] = field(default_factory=dict)
+    # Set to publish an event for operators (``PluginEvent`` on ``Keys.plugin_events``) with the details.
+    announce: str | None = None
 
 
 class SessionMemory(Protocol):

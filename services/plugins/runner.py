@@ -8,6 +8,7 @@ blocks success on that frame; "skip": treated as a pass, with ``details.error = 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import anyio
@@ -18,7 +19,7 @@ from services.plugins.plugin import Plugin, Verdict
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.keys import Keys
-from shared.messages import EstimationMessage, Message, PluginResult, PluginVerdict
+from shared.messages import EstimationMessage, Message, PluginEvent, PluginResult, PluginVerdict
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,22 @@ class PluginRunner:
             estimation = delivery.message
             if estimation.main_face is None or estimation.error is not None:
                 continue  # the decider does not wait for plugins on frames without a face
-            results: list[PluginResult] = []
+            results: list[tuple[PluginResult, str | None]] = []
             async with anyio.create_task_group() as tasks:
                 for plugin in self.plugins:
                     tasks.start_soon(self._run_one, plugin, estimation, results)
-            entries += [(self.keys.plugin_results(estimation.session_id), result) for result in results]
+            for result, announce in results:
+                entries.append((self.keys.plugin_results(estimation.session_id), result))
+                if announce is not None:
+                    entries.append((self.keys.plugin_events, PluginEvent(
+                        session_id=result.session_id, frame_no=result.frame_no, plugin=result.plugin,
+                        at=time.time(), details=result.details, note=announce)))
         if entries:
+            # Per-session result streams stay short; the shared events stream is bounded like the others.
             await publish_many(self.redis, entries, maxlen=self.settings.bus.reply_maxlen)
 
-    async def _run_one(self, plugin: Plugin, estimation: EstimationMessage, results: list[PluginResult]) -> None:
+    async def _run_one(self, plugin: Plugin, estimation: EstimationMessage,
+                       results: list[tuple[PluginResult, str | None]]) -> None:
         memory = RedisMemory(self.redis, self.keys, plugin.name, estimation.session_id, self.settings.session.ttl_s)
         try:
             with anyio.fail_after(self.settings.plugins.timeout_ms / 1000):
@@ -55,11 +63,11 @@ class PluginRunner:
             log.exception("plugin %s failed on session %s frame %d", plugin.name, estimation.session_id,
                           estimation.frame_no)
             verdict = self._failed()
-        results.append(PluginResult(
+        results.append((PluginResult(
             session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
             plugin=plugin.name, verdict=verdict.verdict, codes=verdict.codes, mark_fake=verdict.mark_fake,
             progress=verdict.progress, details=verdict.details,
-        ))
+        ), verdict.announce))
 
     def _failed(self) -> Verdict:
         if self.settings.plugins.failure_policy == "skip":

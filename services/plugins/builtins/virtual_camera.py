@@ -70,14 +70,17 @@ class VirtualCameraChecker:
             findings["repeated_frame"] = 1.0
         state.hashes = [*state.hashes, estimation.image_sha256][-50:]
         new = sorted(set(findings) - set(state.reported))
+        announce = None
         if new:
-            log.warning("session %s: virtual camera evidence %s (label %r)", estimation.session_id, new,
-                        client.camera_label if client else None)
+            camera = client.camera_label if client else None
+            log.warning("session %s: virtual camera evidence %s (label %r)", estimation.session_id, new, camera)
             state.reported = [*state.reported, *new]
+            announce = f"virtual camera evidence: {', '.join(new)} (camera label {camera!r})"
         await memory.save(state)
         if findings and self.fail_on_detection:
-            return Verdict(PluginVerdict.FAIL, codes=(FrameCheck.VIRTUAL_CAMERA,), details=findings)
-        return Verdict(PluginVerdict.PASS, details=findings)
+            return Verdict(PluginVerdict.FAIL, codes=(FrameCheck.VIRTUAL_CAMERA,), details=findings,
+                           announce=announce)
+        return Verdict(PluginVerdict.PASS, details=findings, announce=announce)
 
 
 def _implausible(settings_json: str) -> bool:
