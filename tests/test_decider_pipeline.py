@@ -79,7 +79,7 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
     estimations = payload["estimations"]
     assert estimations["faceCount"] == 1
     every = {"faceFramePosition", "imageQuality", "ags", "headPose", "eyes", "mouth", "eyeglasses", "liveness",
-             "imageModification"}
+             "deepfake", "imageModification"}
     assert every <= set(estimations), every - set(estimations)
     assert payload["evidence"]["liveness"] == "heuristic:recapture-cues"
     assert payload["bestshot"]

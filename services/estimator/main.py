@@ -7,6 +7,7 @@ import onnxruntime as ort
 from services.estimator.analysis import FaceAnalyser, Models
 from services.estimator.arrays import array_module
 from services.estimator.evidence import EvidenceEstimator
+from services.estimator.evidences.deepfake import DeepfakeEvidence
 from services.estimator.evidences.modification import ImageModificationEvidence
 from services.estimator.evidences.onnx_slot import OnnxEvidence
 from services.estimator.evidences.recapture import RecaptureEvidence
@@ -54,11 +55,12 @@ def build_models(settings: Settings) -> Models:
 
 
 def build_evidences(settings: Settings) -> dict[str, EvidenceEstimator]:
-    """Default evidence per kind, replaced by an operator's ONNX model where one is configured.
-    No default deepfake evidence exists yet: without a model, deepfake is not scored."""
+    """Default evidence per kind (documented heuristics, docs/evidence.md), replaced by an operator's
+    ONNX model where one is configured."""
     options = settings.estimator
     evidences: dict[str, EvidenceEstimator] = {
         "liveness": RecaptureEvidence(),
+        "deepfake": DeepfakeEvidence(),
         "image_modification": ImageModificationEvidence(
             ela_quality=options.ela_quality, ghost_min_quality=options.ghost_min_quality,
             ghost_step=options.ghost_step),
