@@ -1,4 +1,4 @@
-"""The ``vigil`` command: run the stack, check media against it, prepare models."""
+"""The ``vigil`` command: run the stack, check media against it, prepare models, evaluate, replay."""
 
 from __future__ import annotations
 
@@ -52,6 +52,23 @@ def main(argv: list[str] | None = None) -> None:
     show = ui_actions.add_parser("show", help="print a config as the page gets it")
     show.add_argument("name")
 
+    evaluate = commands.add_parser("eval", help="measure liveness on real media through the running pipeline")
+    evaluate.add_argument("--media", type=Path, default=Path("../shared/data"), help="the media folder")
+    size = evaluate.add_mutually_exclusive_group()
+    size.add_argument("--subset", dest="full", action="store_false", help="the small run (default)")
+    size.add_argument("--full", dest="full", action="store_true", help="every kind on every medium")
+    evaluate.set_defaults(full=False)
+    evaluate.add_argument("--sessions", type=int, default=None, help="sessions per kind and medium")
+    evaluate.add_argument("--out", type=Path, default=Path("var/eval"))
+
+    replay = commands.add_parser("replay", help="re-run a recorded session through the estimator and decider")
+    replay.add_argument("session")
+    replay.add_argument("--settings", type=Path, default=None, help="a JSON of Settings fields to change")
+    replay.add_argument("--prefix", default=None, help="the recorded key prefix (default: the configured one)")
+    replay.add_argument("--files", type=Path, default=None,
+                        help="FileLogger folder (default: file_logger.path), used when the frames stream no "
+                             "longer holds the session")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "run":
@@ -60,6 +77,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(_check(args)))
     elif args.command == "verify":
         sys.exit(_verify(args))
+    elif args.command == "eval":
+        from infra.eval.command import main as evaluate_main
+
+        sys.exit(evaluate_main(args.media, args.out, full=args.full, sessions=args.sessions))
+    elif args.command == "replay":
+        from infra.replay.command import main as replay_main
+
+        sys.exit(replay_main(args.session, settings_file=args.settings, prefix=args.prefix, files=args.files))
     elif args.command == "ui-config":
         sys.exit(asyncio.run(_ui_config(args)))
     else:
