@@ -7,6 +7,7 @@ fixed``). Each action runs the guide's state machine:
 * blink: eyes open -> closed -> open (one eye counts with ``accept_one_eye_open``);
 * yaw_left / yaw_right: |yaw| below ``yaw_start_deg`` -> beyond ``yaw_threshold_deg`` in that
   direction -> back below ``yaw_start_deg``; pitch_up / pitch_down likewise with the pitch angles.
+  Angles are measured from the person's own frontal pose (their first roughly frontal frame).
   The frame beyond the threshold counts only if the estimator's parallax residual reaches
   ``parallax_min_residual``: a flat photo tilted in 3-D can make the pose solver report 30-54
   degrees, but its landmarks move by one homography;
@@ -53,6 +54,10 @@ class ChallengeMemory(BaseModel):
     started_at: float
     cooldown_left: int
     timeouts: int = 0
+    # The person's own frontal pose (yaw, pitch), from their first roughly frontal frame: people
+    # hold their head or camera differently (measured frontal pitch -9 vs +9 degrees), so turns and
+    # tilts are measured from it, not from the camera axis.
+    baseline: tuple[float, float] | None = None
 
 
 class ActiveLiveness:
@@ -98,7 +103,11 @@ class ActiveLiveness:
             state.phase, state.started_at = START, estimation.received_at
             codes = (FrameCheck.ACTION_TIMED_OUT,)
         analysis = estimation.analysis or FaceAnalysis()
-        state.phase = step(state.sequence[state.index], state.phase, analysis, self.options)
+        pose = analysis.head_pose
+        if state.baseline is None and pose is not None and abs(pose.yaw) < self.options.yaw_start_deg \
+                and abs(pose.pitch) < 2 * self.options.pitch_start_deg:
+            state.baseline = (pose.yaw, pose.pitch)
+        state.phase = step(state.sequence[state.index], state.phase, analysis, self.options, state.baseline)
         details = {"phase": float(state.phase), "timeouts": float(state.timeouts)}
         if state.phase > RETURN:
             state.index, state.phase, state.started_at = state.index + 1, START, estimation.received_at
@@ -108,9 +117,10 @@ class ActiveLiveness:
                        progress=(state.index, total), details=details)
 
 
-def step(action: Interaction, phase: int, analysis: FaceAnalysis, options: ActiveLivenessSettings) -> int:
+def step(action: Interaction, phase: int, analysis: FaceAnalysis, options: ActiveLivenessSettings,
+         baseline: tuple[float, float] | None = None) -> int:
     """The phase after this frame; RETURN + 1 means the action is done."""
-    neutral, peak = _signals(action, analysis, options)
+    neutral, peak = _signals(action, analysis, options, baseline or (0.0, 0.0))
     if neutral is None or peak is None:
         return phase  # not measured on this frame: no progress, no regression
     if phase == START:
@@ -120,8 +130,8 @@ def step(action: Interaction, phase: int, analysis: FaceAnalysis, options: Activ
     return RETURN + 1 if neutral else RETURN
 
 
-def _signals(action: Interaction, analysis: FaceAnalysis,
-             options: ActiveLivenessSettings) -> tuple[bool | None, bool | None]:
+def _signals(action: Interaction, analysis: FaceAnalysis, options: ActiveLivenessSettings,
+             baseline: tuple[float, float]) -> tuple[bool | None, bool | None]:
     """(is the face neutral for this action, is it at the action's peak) on this frame."""
     if action is Interaction.BLINK:
         eyes = analysis.eyes
@@ -141,7 +151,7 @@ def _signals(action: Interaction, analysis: FaceAnalysis,
     if pose is None:
         return None, None
     yaw_turn = action in (Interaction.YAW_LEFT, Interaction.YAW_RIGHT)
-    angle = pose.yaw if yaw_turn else pose.pitch
+    angle = pose.yaw - baseline[0] if yaw_turn else pose.pitch - baseline[1]
     start = options.yaw_start_deg if yaw_turn else options.pitch_start_deg
     threshold = options.yaw_threshold_deg if yaw_turn else options.pitch_threshold_deg
     sign = 1 if action in (Interaction.YAW_LEFT, Interaction.PITCH_UP) else -1
