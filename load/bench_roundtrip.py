@@ -38,12 +38,12 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient
+from infra.eval.stack import Stack
 from infra.redis_server import RedisServer
 from services.estimator.decode import decode_rgb
 from services.estimator.main import build_detector
 from shared.lpproto import Command
 from shared.settings import Env, Settings
-from tests.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = (

@@ -1,0 +1,1 @@
+"""``vigil eval``: liveness measured on real media through the running pipeline (docs/evaluation.md)."""

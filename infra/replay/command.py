@@ -1,0 +1,75 @@
+"""``vigil replay SESSION``: load the recording, apply a settings file, print the diff."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from infra.replay.engine import Row, replay
+from infra.replay.recorded import Answer, load
+from shared.bus import connect
+from shared.errors import ConfigError
+from shared.keys import Keys
+from shared.settings import Settings, load_settings
+
+
+def merged(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """``settings`` with ``changes`` (a JSON object of Settings fields, nested by group) applied."""
+    def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for key, value in update.items():
+            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        return out
+
+    return Settings.model_validate(merge(settings.model_dump(), changes))
+
+
+def describe(answer: Answer | None) -> str:
+    if answer is None:
+        return "-"
+    text = f"{answer.kind} {list(answer.codes)}" + (f" end={answer.end}" if answer.end else "")
+    if answer.liveness is not None:
+        text += f" live={answer.liveness:.3f}"
+    if answer.yaw is not None:
+        text += f" yaw={answer.yaw:.1f}"
+    return text
+
+
+def line(row: Row) -> str:
+    mark = "  " if row.same else "!="
+    return f"{row.frame_no:>5} {mark} recorded {describe(row.recorded):<48} replayed {describe(row.replayed)}"
+
+
+async def run(session_id: str, settings: Settings, prefix: str, files: Path | None) -> int:
+    redis = connect(settings)
+    try:
+        recording = await load(redis, Keys(prefix), session_id, files)
+        if not recording.frames:
+            print(f"vigil replay: no frames of session {session_id} under {prefix}:frames or in {files}")
+            return 1
+        print(f"session {session_id}: {len(recording.frames)} frames; " +
+              ", ".join(f"{what} from {where}" for what, where in recording.sources.items()))
+        rows = await replay(redis, recording, settings, on_row=lambda row: print(line(row)))
+    finally:
+        await redis.aclose()
+    changed = sum(not row.same for row in rows)
+    print(f"{changed} of {len(rows)} frames decided differently")
+    return 0 if changed == 0 else 3
+
+
+def main(session_id: str, *, settings_file: Path | None, prefix: str | None, files: Path | None) -> int:
+    try:
+        settings = load_settings()
+        if settings_file is not None:
+            settings = merged(settings, json.loads(settings_file.read_text()))
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"vigil replay: {exc}")
+        return 2
+    if settings.redis.url is None:
+        print("vigil replay: set VIGIL_REDIS__URL (the Redis that holds the recorded session)")
+        return 2
+    return asyncio.run(run(session_id, settings, prefix or settings.redis.key_prefix,
+                           files or settings.file_logger.path))
+
