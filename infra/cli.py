@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--out", type=Path, default=Path("var/eval"))
 
     replay = commands.add_parser("replay", help="re-run a recorded session through the estimator and decider")
-    replay.add_argument("session")
+    replay.add_argument("session", nargs="?", default=None)
+    replay.add_argument("--from-stream", action="store_true",
+                        help="replay a range of the frames stream (every session in it) instead of one session")
+    replay.add_argument("--start", default="-", help="with --from-stream: the first entry id (default: oldest)")
+    replay.add_argument("--end", default="+", help="with --from-stream: the last entry id (default: newest)")
     replay.add_argument("--settings", type=Path, default=None, help="a JSON of Settings fields to change")
     replay.add_argument("--prefix", default=None, help="the recorded key prefix (default: the configured one)")
     replay.add_argument("--files", type=Path, default=None,
@@ -84,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "replay":
         from infra.replay.command import main as replay_main
 
-        sys.exit(replay_main(args.session, settings_file=args.settings, prefix=args.prefix, files=args.files))
+        stream_range = (args.start, args.end) if args.from_stream else None
+        sys.exit(replay_main(args.session, settings_file=args.settings, prefix=args.prefix, files=args.files,
+                             stream_range=stream_range))
     elif args.command == "ui-config":
         sys.exit(asyncio.run(_ui_config(args)))
     else:

@@ -128,3 +128,24 @@ async def test_a_larger_aggregation_window_turns_the_success_into_stats(recorded
         assert last.replayed.codes == ()
     finally:
         await redis.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(180)
+async def test_a_range_of_the_frames_stream_replays_every_session_in_it(recorded: tuple[Stack, str]) -> None:
+    from infra.replay.recorded import load_range
+
+    stack, session_id = recorded
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        keys = Keys(stack.prefix)
+        entries = await redis.xrange(keys.frames)
+        first, last = entries[1][0].decode(), entries[-1][0].decode()  # all but the first frame
+        recordings = await load_range(redis, keys, first, last)
+        assert [r.session_id for r in recordings] == [session_id]
+        assert [f.frame_no for f in recordings[0].frames] == list(range(2, len(entries) + 1))
+        rows = await replay(redis, recordings[0], settings_of(stack))
+        # Without frame 1 the window fills one frame later: every frame before the last is the same.
+        assert all(row.same for row in rows[:-1])
+    finally:
+        await redis.aclose()

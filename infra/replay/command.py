@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.replay.engine import Row, replay
-from infra.replay.recorded import Answer, load
+from infra.replay.recorded import Answer, load, load_range
 from shared.bus import connect
 from shared.errors import ConfigError
 from shared.keys import Keys
@@ -42,16 +42,25 @@ def line(row: Row) -> str:
     return f"{row.frame_no:>5} {mark} recorded {describe(row.recorded):<48} replayed {describe(row.replayed)}"
 
 
-async def run(session_id: str, settings: Settings, prefix: str, files: Path | None) -> int:
+async def run(session_id: str | None, settings: Settings, prefix: str, files: Path | None,
+              stream_range: tuple[str, str] | None = None) -> int:
     redis = connect(settings)
+    keys = Keys(prefix)
+    rows = []
     try:
-        recording = await load(redis, Keys(prefix), session_id, files)
-        if not recording.frames:
-            print(f"vigil replay: no frames of session {session_id} under {prefix}:frames or in {files}")
+        if stream_range is not None:
+            recordings = await load_range(redis, keys, *stream_range)
+        else:
+            assert session_id is not None
+            recordings = [await load(redis, keys, session_id, files)]
+        recordings = [r for r in recordings if r.frames]
+        if not recordings:
+            print(f"vigil replay: no frames found under {keys.frames}" + ("" if stream_range else f" or in {files}"))
             return 1
-        print(f"session {session_id}: {len(recording.frames)} frames; " +
-              ", ".join(f"{what} from {where}" for what, where in recording.sources.items()))
-        rows = await replay(redis, recording, settings, on_row=lambda row: print(line(row)))
+        for recording in recordings:
+            print(f"session {recording.session_id}: {len(recording.frames)} frames; " +
+                  ", ".join(f"{what} from {where}" for what, where in recording.sources.items()))
+            rows += await replay(redis, recording, settings, on_row=lambda row: print(line(row)))
     finally:
         await redis.aclose()
     changed = sum(not row.same for row in rows)
@@ -59,7 +68,11 @@ async def run(session_id: str, settings: Settings, prefix: str, files: Path | No
     return 0 if changed == 0 else 3
 
 
-def main(session_id: str, *, settings_file: Path | None, prefix: str | None, files: Path | None) -> int:
+def main(session_id: str | None, *, settings_file: Path | None, prefix: str | None, files: Path | None,
+         stream_range: tuple[str, str] | None = None) -> int:
+    if (session_id is None) == (stream_range is None):
+        print("vigil replay: give a SESSION or --from-stream (with --start / --end), not both")
+        return 2
     try:
         settings = load_settings()
         if settings_file is not None:
@@ -71,5 +84,5 @@ def main(session_id: str, *, settings_file: Path | None, prefix: str | None, fil
         print("vigil replay: set VIGIL_REDIS__URL (the Redis that holds the recorded session)")
         return 2
     return asyncio.run(run(session_id, settings, prefix or settings.redis.key_prefix,
-                           files or settings.file_logger.path))
+                           files or settings.file_logger.path, stream_range))
 

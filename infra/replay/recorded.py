@@ -45,11 +45,11 @@ class Recording:
     sources: dict[str, str] = field(default_factory=dict)  # what came from where
 
 
-async def _entries(redis: Redis, stream: str) -> list[dict[bytes, bytes]]:
+async def _entries(redis: Redis, stream: str, first: str = "-", last: str = "+") -> list[dict[bytes, bytes]]:
     entries: list[dict[bytes, bytes]] = []
-    start = "-"
+    start = first
     while True:
-        batch = await redis.xrange(stream, min=start, count=1000)
+        batch = await redis.xrange(stream, min=start, max=last, count=1000)
         if not batch:
             return entries
         entries += [fields for _, fields in batch]
@@ -80,6 +80,24 @@ async def load(redis: Redis, keys: Keys, session_id: str, files: Path | None) ->
     if recording.plugin_results:
         recording.sources["plugins"] = keys.plugin_results(session_id)
     return recording
+
+
+async def load_range(redis: Redis, keys: Keys, first: str, last: str) -> list[Recording]:
+    """Every session with frames in ``[first, last]`` of the frames stream (entry ids, or - / +),
+    with those frames only and the answers they got: for debugging the services on a stretch of
+    traffic rather than one session."""
+    frames = [decode(FrameMessage, f) for f in await _entries(redis, keys.frames, first, last)]
+    sessions = sorted({f.session_id for f in frames})
+    replies = [decode(ReplyMessage, f) for f in await _entries(redis, keys.decisions)]
+    recordings = []
+    for session_id in sessions:
+        mine = sorted((f for f in frames if f.session_id == session_id), key=lambda f: f.frame_no)
+        numbers = {f.frame_no for f in mine}
+        answers = {r.frame_no: Answer.of(r) for r in replies if r.session_id == session_id and r.frame_no in numbers}
+        plugins = [decode(PluginResult, f) for f in await _entries(redis, keys.plugin_results(session_id))]
+        recordings.append(Recording(session_id, mine, answers, plugins,
+                                    {"frames": f"{keys.frames} [{first}, {last}]", "answers": keys.decisions}))
+    return recordings
 
 
 def frames_from_files(session_id: str, folder: Path) -> list[FrameMessage]:
