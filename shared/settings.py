@@ -98,6 +98,9 @@ class SessionSettings(Group):
     multiface_policy: MultifacePolicy = MultifacePolicy.ONLY_ONE
     # A session's state (and its reply stream) lives this long after its last frame.
     ttl_s: int = Field(900, ge=10)
+    # The session's audit stream (every decision) is kept this long, for the admin's session pages
+    # and `vigil replay`, well after the session itself expired.
+    audit_ttl_s: int = Field(7 * 86_400, ge=60)
 
 
 class RoiSettings(Group):

@@ -37,7 +37,7 @@ class SessionStore:
             for event in events:
                 pipe.xadd(self.keys.audit(sid), encode(event), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
                           approximate=True)
-            pipe.expire(self.keys.audit(sid), ttl)
+            pipe.expire(self.keys.audit(sid), self.settings.session.audit_ttl_s)
             if bestshot is not None:
                 pipe.set(self.keys.bestshot(sid), bestshot, ex=ttl)
             pipe.xadd(self.keys.reply(sid), encode(reply), maxlen=self.settings.bus.reply_maxlen,  # type: ignore[arg-type]
