@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -290,3 +291,44 @@ async def test_theme_switch_and_security_headers(app: Quart) -> None:
     assert 'data-theme="dark"' in await browser.text("/signin")
     assert (await browser.post("/theme", {"theme": "light", "back": "https://evil.example"})).location == "/"
     assert 'data-theme="light"' in await browser.text("/signin")
+
+
+@pytest.mark.anyio
+async def test_a_session_page_plays_its_video_and_offers_its_frames(
+    admin: Browser, settings: Settings, data_dir: Path,
+) -> None:
+    import io
+
+    import av
+    from PIL import Image
+
+    from tests import media
+
+    session_id = str(uuid.uuid4())
+    portrait = media.photo(data_dir, media.NEUTRAL_FACE).resize((320, 320))
+    settings.video.storage.mkdir(parents=True, exist_ok=True)
+    with av.open(str(settings.video.storage / f"{session_id}.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 320, "yuv420p"
+        for _ in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_image(portrait)))  # type: ignore[no-untyped-call]
+        container.mux(stream.encode(None))
+    folder = settings.file_logger.path / session_id
+    folder.mkdir(parents=True)
+    (folder / "00001.jpg").write_bytes(media.jpeg(portrait))
+    event = SessionEvent(session_id=session_id, outcome=SessionOutcome.SUCCESS, at=time.time(), frames=1)
+    await admin.context.redis.xadd(admin.context.keys.session_events, encode(event))  # type: ignore[arg-type]
+
+    page = await admin.text(f"/sessions/{session_id}")
+    assert f'src="/sessions/{session_id}/video"' in page
+    assert "00001.jpg" in page
+    played = await admin.get(f"/sessions/{session_id}/video")
+    assert played.status_code == 200
+    assert played.mimetype == "video/mp4"
+    assert (await played.get_data())[4:8] == b"ftyp"
+    downloaded = await admin.get(f"/sessions/{session_id}/frames/00001.jpg")
+    assert downloaded.status_code == 200
+    assert Image.open(io.BytesIO(await downloaded.get_data(as_text=False))).size == (320, 320)
+    for bad in ("..%2F..%2Fetc%2Fpasswd", "00002.jpg", "passwd"):
+        assert (await admin.get(f"/sessions/{session_id}/frames/{bad}")).status_code == 404
+    assert (await admin.get(f"/sessions/{uuid.uuid4()}/video")).status_code == 404
