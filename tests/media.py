@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from PIL import Image
+
+from infra.media import to_jpeg
 
 FACE_PHOTO = "face_recognition_ageitgey/examples__obama-1080p.jpg"
 TWO_PEOPLE = "face_recognition_ageitgey/examples__two_people.jpg"
@@ -15,9 +16,7 @@ NEUTRAL_FACE = "cc0_portraits_interfaces/001.jpg"
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return to_jpeg(image, quality=quality)
 
 
 def photo(data_dir: Path, name: str, max_side: int = 1280) -> Image.Image:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import pytest
 from PIL import Image
 
 from infra.client import LPClient
+from infra.eval import runner
 from infra.redis_server import RedisServer
 from services.estimator.analysis import FaceAnalyser, Item
 from services.estimator.decode import decode_rgb
@@ -64,7 +64,6 @@ COMMON = {
     "VIGIL_SESSION__MAX_ATTEMPTS": "1000",
     "VIGIL_SESSION__MAX_LIVENESS_ATTEMPTS": "1000",
 }
-SERVICES = ("ingress", "estimator", "decider", "plugins")
 
 pytestmark = pytest.mark.slow
 
@@ -90,14 +89,7 @@ def zubair_frames(data_dir: Path, clips: dict[str, Clip]) -> dict[int, bytes]:
 
 
 def start_stack(redis_server: RedisServer, log_dir: Path, actions: tuple[Interaction, ...]) -> Stack:
-    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", log_dir,
-                  VIGIL_ACTIVE_LIVENESS__INTERACTION_LIST=json.dumps([a.value for a in actions]), **COMMON)
-    try:
-        stack.start_all(*SERVICES)
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
+    return runner.start_stack(redis_server, log_dir, actions, COMMON)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ the ingress stamps them with the wall clock as a page's frames would be.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import time
@@ -36,6 +35,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient, Reply
+from infra.media import to_jpeg
 from shared.errors import FrameCheck
 from shared.lpproto import Command
 from shared.settings import Interaction
@@ -137,9 +137,7 @@ def file_sha256(path: Path) -> str:
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return to_jpeg(image, quality=quality)
 
 
 def letterbox(image: Image.Image, size: tuple[int, int] = (640, 480)) -> Image.Image:

@@ -109,9 +109,13 @@ async def run_deployment(stack: Stack, media: Media, plan: list[Trial], report: 
             tasks.start_soon(one, trial)
 
 
-def start_stack(redis: RedisServer, log_dir: Path, actions: tuple[Interaction, ...]) -> Stack:
+def start_stack(redis: RedisServer, log_dir: Path, actions: tuple[Interaction, ...],
+                configuration: dict[str, str] | None = None) -> Stack:
+    """The services with active liveness asking ``actions``, under ``configuration`` (default: the
+    evaluation's fixed one), on a private key prefix; stopped again if any fails to start."""
     stack = Stack(redis.url, f"eval{uuid.uuid4().hex[:8]}", log_dir,
-                  VIGIL_ACTIVE_LIVENESS__INTERACTION_LIST=json.dumps([a.value for a in actions]), **CONFIGURATION)
+                  VIGIL_ACTIVE_LIVENESS__INTERACTION_LIST=json.dumps([a.value for a in actions]),
+                  **(CONFIGURATION if configuration is None else configuration))
     try:
         stack.start_all(*SERVICES)
     except BaseException:

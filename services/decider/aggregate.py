@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.decider.checks import CheckResult, below
+from services.decider.checks import CheckResult
 from services.decider.state import WindowFrame
 from shared.errors import FrameCheck
 from shared.messages import EstimationMessage, EyeState, FaceAnalysis
 from shared.settings import Settings, ThresholdSettings
+from shared.thresholds import below
 
 
 def window_frame(estimation: EstimationMessage, result: CheckResult) -> WindowFrame:

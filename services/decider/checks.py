@@ -29,6 +29,7 @@ from shared.messages import (
     Mouth,
 )
 from shared.settings import Settings, ThresholdSettings
+from shared.thresholds import below
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +83,6 @@ def mouth_failures(mouth: Mouth, limits: ThresholdSettings) -> list[FrameCheck]:
     if mouth.occluded > limits.mouth:
         failures.append(FrameCheck.MOUTH_OCCLUDED)
     return failures
-
-
-def below(score: float, threshold: float | None) -> bool:
-    return threshold is not None and score < threshold
 
 
 def quality_failures(quality: ImageQuality, limits: ThresholdSettings) -> list[FrameCheck]:

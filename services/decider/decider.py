@@ -13,7 +13,7 @@ import anyio
 import msgpack
 from redis.asyncio import Redis
 
-from services.decider.join import expected_plugins, join_plugins
+from services.decider.join import join_plugins
 from services.decider.policy import Decision, decide
 from services.decider.replies import error_reply, stats_reply, success_reply, token_claims
 from services.decider.report import estimations
@@ -23,6 +23,7 @@ from services.decider.store import SessionStore
 from shared.consumer import Delivery
 from shared.keys import Keys
 from shared.messages import EstimationMessage, Estimations, ReplyMessage, encode
+from shared.plugins import enabled_plugins
 from shared.settings import Env, Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class Decider:
     def __init__(self, redis: Redis, keys: Keys, settings: Settings, signing: SigningKey) -> None:
         self.redis, self.keys, self.settings, self.signing = redis, keys, settings, signing
         self.store = SessionStore(redis, keys, settings)
-        self.expected = expected_plugins(settings)
+        # The plugins whose verdict every frame waits for (shared/plugins.py decides which).
+        self.expected = enabled_plugins(settings)
 
     async def handle(self, batch: Sequence[Delivery[EstimationMessage]]) -> None:
         # Sessions are decided concurrently (plugin waits must not hold up other sessions);

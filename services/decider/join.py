@@ -16,13 +16,7 @@ from redis.asyncio import Redis
 from shared.bus import text
 from shared.keys import Keys
 from shared.messages import PluginResult, decode
-from shared.plugins import enabled_plugins
 from shared.settings import Settings
-
-
-def expected_plugins(settings: Settings) -> tuple[str, ...]:
-    """The plugins whose verdict every frame waits for (shared/plugins.py decides which)."""
-    return enabled_plugins(settings)
 
 
 async def join_plugins(redis: Redis, keys: Keys, settings: Settings, session_id: str, request_id: str,

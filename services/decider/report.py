@@ -3,7 +3,7 @@ geometry and the challenge progress; scores go to the development page and to th
 
 from __future__ import annotations
 
-from services.decider.checks import CheckResult, below, eyes_ok
+from services.decider.checks import CheckResult, eyes_ok
 from shared.messages import (
     ChallengeProgress,
     EstimationMessage,
@@ -21,6 +21,7 @@ from shared.messages import (
     ScoreReport,
 )
 from shared.settings import Settings, ThresholdSettings
+from shared.thresholds import below
 
 
 def estimations(estimation: EstimationMessage, checks: CheckResult, settings: Settings, *, full: bool,

@@ -27,6 +27,7 @@ from services.estimator.quality import face_crop, image_quality
 from services.estimator.timings import Timings, shared_stage
 from shared.messages import Face, FaceAnalysis, FrameMessage
 from shared.settings import Settings
+from shared.thresholds import below
 
 
 @dataclass
@@ -47,10 +48,6 @@ class Item:
     reference: Reference | None = None
     new_reference: Reference | None = None  # set when this frame is more frontal than the reference
     analysis: FaceAnalysis | None = None
-
-
-def below(score: float, threshold: float | None) -> bool:
-    return threshold is not None and score < threshold
 
 
 class FaceAnalyser:
