@@ -1,4 +1,4 @@
-"""Server-side SVG charts (no script): stacked columns, labelled bars, a share ring.
+"""Server-side SVG charts (no script): stacked columns, labelled bars, p50/p95 ranges, a share ring.
 
 Colours come from CSS classes (``series-ok``, ``series-bad``, ``series-n``), so the theme
 applies; every chart has a ``<title>`` and an ``aria-label`` for screen readers.
@@ -59,6 +59,27 @@ def bars(label: str, items: Sequence[tuple[str, int]], *, css: str = "series-bad
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" class="{css}"/>')
         body.append(_text(label_w + w + 6, y + 15, count, "start", "label"))
     if not items:
+        body.append(_text(WIDTH / 2, 20, "nothing in this period", "middle", "label"))
+    return _svg(height, label, body)
+
+
+def ranges(label: str, rows: Sequence[tuple[str, float, float]], *, unit: str = "ms") -> Markup:
+    """Horizontal bars, one row per (label, p50, p95): solid to the p50, faint on to the p95."""
+    row, label_w = 24, 250.0
+    height = max(len(rows), 1) * row + 8
+    peak = max([p95 for _, _, p95 in rows] + [1e-9])
+    scale = (WIDTH - label_w - 110) / peak
+    body = []
+    for i, (name, p50, p95) in enumerate(rows):
+        y, text = 4 + i * row, f"{p50:.1f} / {p95:.1f} {unit}"
+        body.append(_text(label_w - 8, y + 15, name, "end", "label"))
+        # The faint bar is drawn first and to the p95, so the solid p50 covers its own part.
+        body.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(p95, 0.0) * scale:.1f}" height="{row - 8}" '
+                    f'class="series-n" fill-opacity="0.35"><title>{escape(name)} p95: {p95:.1f} {unit}</title></rect>')
+        body.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(p50, 0.0) * scale:.1f}" height="{row - 8}" '
+                    f'class="series-n"><title>{escape(name)} p50: {p50:.1f} {unit}</title></rect>')
+        body.append(_text(label_w + max(p95, 0.0) * scale + 6, y + 15, text, "start", "label"))
+    if not rows:
         body.append(_text(WIDTH / 2, 20, "nothing in this period", "middle", "label"))
     return _svg(height, label, body)
 

@@ -179,7 +179,7 @@ async def test_statistics_page_draws_the_streams(admin: Browser, redis: Redis, k
         response = await admin.get(f"/statistics/?period={period}")
         page = await response.get_data(as_text=True)
         assert response.status_code == 200
-        assert page.count("<svg") == 5
+        assert page.count("<svg") == 8  # 5 charts, then stage times, round trip, session duration
         assert '<p class="big">3</p>' in page  # completed: the dropped one and the duplicate do not count
         assert "Share of successes: 67%" in page
         assert "blurred (10)" in page

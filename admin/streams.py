@@ -1,0 +1,66 @@
+"""Bounded reads of the event streams for the statistics page.
+
+Every read covers one period (the last 24 hours or 7 days) but stops after a fixed number of
+entries, newest first, so a long stream cannot make the page slow: when the cap is hit the
+figures describe the newest entries and the page says since when (``Window.since_ms``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from redis.asyncio import Redis
+
+from shared.errors import MessageDecodeError
+from shared.messages import Message, decode
+
+M = TypeVar("M", bound=Message)
+PAGE = 500  # entries per XREVRANGE call: bounds the memory of one round trip (estimations carry images)
+
+
+def entry_ms(entry_id: bytes | str) -> int:
+    """The time part of a stream entry id (the Redis server's clock when it was added), in ms."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0])
+
+
+@dataclass(frozen=True)
+class Window(Generic[M]):
+    """The decodable entries read, oldest first, each with its entry time in ms."""
+
+    entries: tuple[tuple[int, M], ...]
+    skipped: int  # entries that did not decode as the stream's message type
+    truncated: bool  # the cap was reached before the period's start
+
+    @property
+    def messages(self) -> list[M]:
+        return [message for _, message in self.entries]
+
+    @property
+    def since_ms(self) -> int | None:
+        """The time of the oldest entry read, or None when nothing was read."""
+        return self.entries[0][0] if self.entries else None
+
+
+async def read_window(redis: Redis, stream: str, kind: type[M], since: float, limit: int) -> Window[M]:
+    """The newest ``limit`` entries of ``stream`` added since ``since`` (epoch s), decoded as ``kind``."""
+    found: list[tuple[int, M]] = []
+    skipped, read, upper = 0, 0, "+"
+    lower = f"{int(since * 1000)}-0"
+    while True:
+        # One more than wanted on the last page tells whether the cap cut the period short.
+        want = min(PAGE, limit - read + 1)
+        batch = await redis.xrevrange(stream, max=upper, min=lower, count=want)
+        for entry_id, fields in batch[: limit - read]:
+            try:
+                found.append((entry_ms(entry_id), decode(kind, fields)))
+            except MessageDecodeError:
+                skipped += 1
+        read += len(batch)
+        if read > limit or len(batch) < want:
+            break
+        last = batch[-1][0]
+        upper = f"({last.decode() if isinstance(last, bytes) else last}"  # exclusive: go on below it
+    found.reverse()
+    return Window(tuple(found), skipped, truncated=read > limit)
