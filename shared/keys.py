@@ -11,6 +11,8 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | group ``file_logger`` (stage-5 post-processing), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
 | ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
+| ``P:file-log:progress:{session}`` | stream of ``FileLogProgress``: one entry per frame image and per answer line the FileLogger has written (stage 5) | plugins service (FileLogger, after the file write) | the decider, by plain ``XREAD``, before deciding the session's next frame or publishing its final answer | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last entry |
+| ``P:decider:file-log-lapsed:{session}`` | string: the frame whose log was still missing when the decider's wait for the FileLogger lapsed (``file_logger.wait_ms``); later frames of the session no longer wait | decider | decider (any instance) | expires ``session.ttl_s`` |
 | ``P:estimator:reference:{session}`` | string: msgpack of the session's most frontal landmarks (468x2 float32) and pose, for parallax | estimator | estimator (any instance) | expires ``session.ttl_s`` |
 | ``P:plugin-events`` | stream of ``PluginEvent`` (e.g. virtual-camera evidence found) | plugins service | admin panel, statistics, operators | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
@@ -29,6 +31,8 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:admin:session:{sha256(token)}`` | string: JSON of ``admin.web_sessions.WebSession`` (user, CSRF token, epoch) | admin panel (sign-in) | admin panel | expires ``admin.session_ttl_s`` after sign-in (absolute); deleted at sign-out |
 | ``P:admin:signin-failures:{user or addr}:{value}`` | string: failed sign-in counter | admin panel | admin panel | expires ``admin.signin_window_s`` after the first failure |
 | ``P:admin:actions`` | stream of ``admin.actions.AdminAction`` (actor, verb, kind, object id, at, detail) | admin panel, ``python -m admin`` | admin panel (home page) | ``MAXLEN ~ 10000`` |
+| ``P:config`` | hash: config tag -> JSON of ``shared.live_config.StoredConfig`` (version, live-settings overrides, who, when) | admin panel (settings pages), ``vigil config`` | every service (``shared.live_settings.LiveSettings``), admin panel | kept until deleted |
+| ``P:config-changes`` | stream of ``ConfigChange``: one entry per saved change, the history of live settings | admin panel, ``vigil config`` | every service (plain ``XREAD``: each instance must see every change), admin panel | ``MAXLEN ~ 1000`` |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -73,6 +77,12 @@ class Keys:
 
     def plugin_results(self, session_id: str) -> str:
         return f"{self.prefix}:plugin-results:{session_id}"
+
+    def file_log_progress(self, session_id: str) -> str:
+        return f"{self.prefix}:file-log:progress:{session_id}"
+
+    def file_log_lapsed(self, session_id: str) -> str:
+        return f"{self.prefix}:decider:file-log-lapsed:{session_id}"
 
     def estimator_reference(self, session_id: str) -> str:
         return f"{self.prefix}:estimator:reference:{session_id}"
@@ -135,6 +145,14 @@ class Keys:
     @property
     def admin_actions(self) -> str:
         return f"{self.prefix}:admin:actions"
+
+    @property
+    def config(self) -> str:
+        return f"{self.prefix}:config"
+
+    @property
+    def config_changes(self) -> str:
+        return f"{self.prefix}:config-changes"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"

@@ -223,6 +223,9 @@ class FrameMessage(Message):
     width: int
     height: int
     client: ClientInfo | None = None
+    # The ingress's VIGIL_CONFIG_TAG: every service decides this frame with that tag's live
+    # settings (shared/live_config.py). None: the deciding process's own tag.
+    config_tag: str | None = None
 
 
 class EstimationMessage(Message):
@@ -248,6 +251,8 @@ class EstimationMessage(Message):
     error: SystemCode | None = None
     # Milliseconds per stage (decode, detect, quality, ...), for benchmarks and logs.
     timings: dict[str, float] = Field(default_factory=dict)
+    # Copied from the frame: the live settings tag the decider and plugins apply.
+    config_tag: str | None = None
 
 
 class PluginEvent(Message):
@@ -321,6 +326,23 @@ class PluginResult(Message):
     details: dict[str, float] = Field(default_factory=dict)
 
 
+class LoggedPart(StrEnum):
+    FRAME = "frame"  # the frame's image file
+    ANSWER = "answer"  # the answer's line in answers.jsonl
+
+
+class FileLogProgress(Message):
+    """The FileLogger wrote one part of a session's log (stage 5): the decider waits for these
+    before deciding the session's next frame or publishing its final answer (docs/plugins.md)."""
+
+    TYPE = "file_log_progress"
+
+    session_id: str
+    frame_no: int
+    part: LoggedPart
+    at: float
+
+
 class SessionOutcome(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"  # the decider ended it (attempts exhausted, fake, face changed)
@@ -348,6 +370,21 @@ class VideoMessage(Message):
     outcome: SessionOutcome | None = None
     jwt_id: str | None = None
     skipped_frames: int = 0
+
+
+class ConfigChange(Message):
+    """An operator changed one settings group of a tag (shared/live_config.py); services that use
+    that tag reload it. The stream of these is the history of every live-settings change."""
+
+    TYPE = "config_change"
+
+    tag: str
+    version: int
+    actor: str
+    at: float
+    group: str
+    # The tag's whole set of overrides after the change, as JSON (for the history, not for reloading).
+    overrides: str = "{}"
 
 
 M = TypeVar("M", bound=Message)

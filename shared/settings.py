@@ -194,6 +194,11 @@ class FileLoggerSettings(Group):
     # Session folders older than this are deleted; beyond max_bytes the oldest go first.
     retention_s: int = Field(7 * 86_400, ge=60)
     max_bytes: int = Field(2 * 1024**3, ge=1024**2)
+    # Stage-5 ordering (docs/plugins.md): the decider waits up to this long for the logger to have
+    # written the previous frame and its answer before deciding the next frame, and the session's
+    # frames before publishing its final answer. A lapse is logged and the rest of that session no
+    # longer waits (a dead logger costs one wait per session, never a hang). 0: no waiting.
+    wait_ms: int = Field(1000, ge=0)
 
 
 class VideoRedisSettings(Group):
@@ -269,6 +274,10 @@ class EstimatorSettings(Group):
     ghost_step: int = Field(2, ge=1, le=10)
 
 
+class LoggingSettings(Group):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
 class BusSettings(Group):
     """The consumer loop shared by every service (see shared/consumer.py)."""
 
@@ -290,6 +299,9 @@ class Settings(BaseSettings):
     )
 
     env: Env = Env.PRODUCTION
+    # Which stored live settings this process applies on top of its environment (shared/live_config.py);
+    # an ingress stamps it on every frame, so the frame is decided with that tag's settings.
+    config_tag: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     redis: RedisSettings = RedisSettings()
     ingress: IngressSettings = IngressSettings()
     admin: AdminSettings = AdminSettings()
@@ -306,6 +318,7 @@ class Settings(BaseSettings):
     plugins: PluginsSettings = PluginsSettings()
     estimator: EstimatorSettings = EstimatorSettings()
     bus: BusSettings = BusSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="after")
     def _secure_in_production(self) -> Self:

@@ -26,7 +26,7 @@ from tests.stack import Stack
 @pytest.fixture
 def matcher_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path,
-                  VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY="0.85")
+                  VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY="0.85", VIGIL_FILE_LOGGER__IS_ENABLED="true")
     stack.start_all("ingress", "estimator", "decider", "plugins")
     yield stack
     stack.stop()

@@ -40,6 +40,9 @@ class Stack:
             "VIGIL_ACTIVE_LIVENESS__IS_ENABLED": "false",
             "VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED": "false",
             "VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY": "null",
+            # The FileLogger runs in the plugins service and the decider waits for it (stage 5):
+            # stacks that test it turn it on and start "plugins".
+            "VIGIL_FILE_LOGGER__IS_ENABLED": "false",
             "VIGIL_JWT__KEY_FILE": str(log_dir / "jwt.key"),
             "PYTHONUNBUFFERED": "1",
             **overrides,

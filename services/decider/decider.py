@@ -13,15 +13,17 @@ import anyio
 import msgpack
 from redis.asyncio import Redis
 
+from services.decider import postprocess
 from services.decider.join import join_plugins
 from services.decider.policy import Decision, decide
 from services.decider.replies import error_reply, stats_reply, success_reply, token_claims
 from services.decider.report import estimations
-from services.decider.signing import SigningKey
+from services.decider.signing import SigningKeys
 from services.decider.state import AuditKind, SessionState
 from services.decider.store import SessionStore
 from shared.consumer import Delivery
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Estimations, ReplyMessage, encode
 from shared.plugins import enabled_plugins
 from shared.settings import Env, Settings
@@ -30,11 +32,9 @@ log = logging.getLogger(__name__)
 
 
 class Decider:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, signing: SigningKey) -> None:
-        self.redis, self.keys, self.settings, self.signing = redis, keys, settings, signing
-        self.store = SessionStore(redis, keys, settings)
-        # The plugins whose verdict every frame waits for (shared/plugins.py decides which).
-        self.expected = enabled_plugins(settings)
+    def __init__(self, redis: Redis, keys: Keys, live: LiveSettings, signing: SigningKeys) -> None:
+        self.redis, self.keys, self.live, self.signing = redis, keys, live, signing
+        self.store = SessionStore(redis, keys)
 
     async def handle(self, batch: Sequence[Delivery[EstimationMessage]]) -> None:
         # Sessions are decided concurrently (plugin waits must not hold up other sessions);
@@ -51,48 +51,56 @@ class Decider:
             await self.decide_frame(estimation)
 
     async def decide_frame(self, estimation: EstimationMessage) -> None:
+        # The frame's tag picks the live settings (shared/live_config.py): changes apply from the next frame.
+        settings = await self.live.for_tag(estimation.config_tag)
         if estimation.error is not None:
-            await self._publish(error_reply(estimation, estimation.error))
+            await self._publish(error_reply(estimation, estimation.error), settings)
             return
         state = await self.store.load(estimation.session_id)
         if estimation.frame_no <= state.last_frame_no:
             # At-least-once delivery: this frame was decided (and answered) already.
             log.info("session %s frame %d already decided", estimation.session_id, estimation.frame_no)
             return
+        # Stage 5 (docs/plugins.md): the previous frame's FileLogger work is finished first.
+        await postprocess.before_deciding(self.redis, self.keys, settings, estimation.session_id, state.last_frame_no)
         plugins = {}
         if estimation.main_face is not None:
-            plugins = await join_plugins(self.redis, self.keys, self.settings, estimation.session_id,
-                                         estimation.request_id, self.expected)
+            # The plugins whose verdict the frame waits for (shared/plugins.py decides which).
+            plugins = await join_plugins(self.redis, self.keys, settings, estimation.session_id,
+                                         estimation.request_id, enabled_plugins(settings))
         jwt_id = str(uuid.uuid4())
-        decision = decide(state, estimation, plugins, self.settings, now=time.time(), jwt_id=jwt_id)
-        full = estimations(estimation, decision.checks, self.settings, full=True, progress=decision.progress)
+        decision = decide(state, estimation, plugins, settings, now=time.time(), jwt_id=jwt_id)
+        full = estimations(estimation, decision.checks, settings, full=True, progress=decision.progress)
         bestshot = None
         if any(event.kind is AuditKind.BESTSHOT for event in decision.events) and estimation.image is not None:
             bestshot = msgpack.packb({"image": estimation.image, "estimations": full.model_dump(
                 mode="json", by_alias=True, exclude_none=True)})
         if decision.success:
-            reply = await self._success(estimation, state, decision, bestshot, jwt_id)
+            reply = await self._success(estimation, state, decision, bestshot, jwt_id, settings)
         else:
-            shown = full if self.settings.env is Env.DEVELOPMENT else estimations(
-                estimation, decision.checks, self.settings, full=False, progress=decision.progress)
+            shown = full if settings.env is Env.DEVELOPMENT else estimations(
+                estimation, decision.checks, settings, full=False, progress=decision.progress)
             reply = stats_reply(estimation, decision.codes, shown, decision.end)
-        await self.store.commit(state, decision.events, reply, bestshot)
+        if decision.end is not None:
+            await postprocess.before_final_answer(self.redis, self.keys, settings, estimation.session_id,
+                                                  estimation.frame_no)
+        await self.store.commit(state, decision.events, reply, bestshot, settings)
 
     async def _success(self, estimation: EstimationMessage, state: SessionState, decision: Decision,
-                       bestshot: bytes | None, jwt_id: str) -> ReplyMessage:
+                       bestshot: bytes | None, jwt_id: str, settings: Settings) -> ReplyMessage:
         stored = bestshot or await self.store.bestshot(state.session_id)
         if stored is None:
             raise RuntimeError(f"session {state.session_id}: success without a best shot")
         best = msgpack.unpackb(stored, raw=False)
         claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]))
         log.info("session %s passed at frame %d (%s)", state.session_id, estimation.frame_no, decision.codes)
-        return success_reply(estimation, self.signing.sign(claims), jwt_id)
+        return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)
 
-    async def _publish(self, reply: ReplyMessage) -> None:
+    async def _publish(self, reply: ReplyMessage, settings: Settings) -> None:
         stream = self.keys.reply(reply.session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(stream, encode(reply), maxlen=self.settings.bus.reply_maxlen, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(stream, self.settings.session.ttl_s)
-            pipe.xadd(self.keys.decisions, encode(reply), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
+            pipe.xadd(stream, encode(reply), maxlen=settings.bus.reply_maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(stream, settings.session.ttl_s)
+            pipe.xadd(self.keys.decisions, encode(reply), maxlen=settings.bus.stream_maxlen,  # type: ignore[arg-type]
                       approximate=True)
             await pipe.execute()

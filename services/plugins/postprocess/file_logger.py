@@ -5,7 +5,9 @@ and ``{session}/answers.jsonl`` with one line per answer (frame, kind, codes, en
 bounded: session folders older than ``file_logger.retention_s`` are deleted, and the oldest
 folders go first once the total passes ``file_logger.max_bytes``. File writes run off the event
 loop. Frames come from ``P:frames`` and answers from ``P:decisions``, each with its own consumer
-group, so this runs beside (and never slows) the decision path.
+group. After each batch is written, ``progress`` announces it per session; the decider waits for
+those announcements (bounded by ``file_logger.wait_ms``) before deciding the session's next frame
+and before publishing its final answer, the guide's stage-5 ordering (docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import anyio
 
+from services.plugins.postprocess.progress import ProgressLog
 from shared.consumer import Delivery
-from shared.messages import FrameMessage, ImageType, ReplyMessage
+from shared.messages import FrameMessage, ImageType, LoggedPart, ReplyMessage
 from shared.settings import FileLoggerSettings
 
 log = logging.getLogger(__name__)
@@ -28,8 +31,8 @@ SUFFIX = {ImageType.JPEG: ".jpg", ImageType.PNG: ".png"}
 
 
 class FileLogger:
-    def __init__(self, options: FileLoggerSettings) -> None:
-        self.root, self.options = options.path, options
+    def __init__(self, options: FileLoggerSettings, progress: ProgressLog | None = None) -> None:
+        self.root, self.options, self.progress = options.path, options, progress
         self._last_sweep = 0.0
 
     def folder(self, session_id: str) -> Path:
@@ -39,10 +42,18 @@ class FileLogger:
         return self.root / session_id
 
     async def frames(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
-        await anyio.to_thread.run_sync(self._write_frames, [d.message for d in batch])
+        frames = [d.message for d in batch]
+        await anyio.to_thread.run_sync(self._write_frames, frames)
+        # Announced only once every file of the batch is written: a failed write announces nothing
+        # and the whole batch is retried (the consumer acknowledges after this returns).
+        if self.progress is not None:
+            await self.progress.written(LoggedPart.FRAME, [(f.session_id, f.frame_no) for f in frames])
 
     async def answers(self, batch: Sequence[Delivery[ReplyMessage]]) -> None:
-        await anyio.to_thread.run_sync(self._write_answers, [d.message for d in batch])
+        replies = [d.message for d in batch]
+        await anyio.to_thread.run_sync(self._write_answers, replies)
+        if self.progress is not None:
+            await self.progress.written(LoggedPart.ANSWER, [(r.session_id, r.frame_no) for r in replies])
 
     def _write_frames(self, frames: list[FrameMessage]) -> None:
         for frame in frames:
