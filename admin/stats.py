@@ -33,9 +33,10 @@ stats.before_request(requires(Section.STATISTICS))
 # Active-liveness prompts ask for an action; they are not failures.
 PROMPTS = frozenset(range(FrameCheck.ACTION_BLINK, FrameCheck.ACTION_MOUTH_OPEN + 1))
 FRAME_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, None))
-# Caps per read, newest first. Session events and decisions are small (under 1 KB, ~25 us to
-# decode): 20 000 is about half a second of work and twice the default stream length. Estimations
-# carry the frame's image, so per-frame times come from the newest 1 000 frames only.
+# Caps per read, newest first (measured on the 2-core development machine, one page load): 20 000
+# decisions take about 0.6 s to read and decode, twice the default stream length; session events
+# are smaller still. Estimations carry the frame's image (1 000 of 50 KB: about 0.4 s), so
+# per-frame times come from the newest 1 000 frames only.
 EVENTS_LIMIT = 20_000
 DECISIONS_LIMIT = 20_000
 ESTIMATIONS_LIMIT = 1_000
@@ -64,8 +65,8 @@ class Stats:
     frames_p95: float | None
     skipped: int
     times: TimeStats | None = None
-    # Streams whose cap was reached, with the time (epoch ms) of the oldest entry read.
-    cut_short: tuple[tuple[str, int], ...] = ()
+    # Streams whose cap was reached: (name, entries read, time of the oldest one in epoch ms).
+    cut_short: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def completed(self) -> int:
@@ -135,7 +136,7 @@ async def load(redis: Redis, keys: Keys, now: float, period: Period) -> Stats:
     return replace(
         result, skipped=sum(window.skipped for window in windows.values()),
         times=compute_times(estimations.entries, decisions.entries, completed_sessions(events.messages, since)),
-        cut_short=tuple((name, window.since_ms) for name, window in windows.items()
+        cut_short=tuple((name, window.read, window.since_ms) for name, window in windows.items()
                         if window.truncated and window.since_ms is not None),
     )
 
@@ -167,8 +168,8 @@ def time_charts(times: TimeStats | None) -> dict[str, Markup]:
     durations = times.durations if times else ()
     return {
         "stages_chart": charts.ranges("Time per frame by estimator stage, p50 / p95 (ms)",
-                                      [(s.name, s.p50, s.p95) for s in stages]),
-        "trip_chart": charts.ranges("Frame round trip, p50 / p95 (ms)", [(s.name, s.p50, s.p95) for s in trip]),
+                                      [(s.label, s.p50, s.p95) for s in stages]),
+        "trip_chart": charts.ranges("Frame round trip, p50 / p95 (ms)", [(s.label, s.p50, s.p95) for s in trip]),
         "durations_chart": charts.columns("Duration of completed sessions", [label for label, _ in durations],
                                           [("series-n", [n for _, n in durations])], height=180),
     }

@@ -38,6 +38,10 @@ class Window(Generic[M]):
         return [message for _, message in self.entries]
 
     @property
+    def read(self) -> int:
+        return len(self.entries) + self.skipped
+
+    @property
     def since_ms(self) -> int | None:
         """The time of the oldest entry read, or None when nothing was read."""
         return self.entries[0][0] if self.entries else None

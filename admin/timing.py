@@ -50,6 +50,10 @@ class Spread:
     p50: float
     p95: float
 
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
     @classmethod
     def of(cls, name: str, values: Sequence[float]) -> Spread:
         return cls(name, len(values), percentile(values, 0.5), percentile(values, 0.95))

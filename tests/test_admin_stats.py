@@ -162,7 +162,7 @@ async def test_a_capped_read_keeps_the_newest_and_says_so(admin: Browser, redis:
     await fill(redis, keys, int(time.time() * 1000) - 600_000)
     monkeypatch.setattr(stats, "ESTIMATIONS_LIMIT", 5)
     page = html.unescape(await admin.text("/statistics/"))
-    assert "Only the newest estimations of the period were read, since" in page
+    assert "Only the newest 5 estimations of the period were read, since" in page
     assert '<tr><th scope="row">decode</th><td>5</td>' in page
 
 
