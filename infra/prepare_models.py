@@ -328,6 +328,27 @@ def canonical_mesh_vertices(data: bytes) -> np.ndarray[Any, np.dtype[np.float32]
     return np.ascontiguousarray(floats.reshape(-1, 5)[:, :3], dtype=np.float32)
 
 
+def canonical_mesh_triangles(data: bytes) -> np.ndarray[Any, np.dtype[np.int32]]:
+    """GeometryPipelineMetadata.canonical_mesh (field 1) -> Mesh3d.index_buffer (field 4), (898, 3).
+
+    Not prepared into var/models: the estimator needs only the vertices. tests/render_mesh.py
+    reads the triangles from the digest-checked npm archive to render the mesh. This package
+    writes one varint per index; a packed buffer would be a different file and is refused.
+    """
+    mesh = next((value for number, _, value in _fields(data) if number == 1), None)
+    if mesh is None:
+        raise SystemExit("geometry metadata holds no canonical mesh")
+    indices: list[int] = []
+    for number, wire, value in _fields(mesh):
+        if number == 4 and wire != 0:
+            raise SystemExit("packed index buffer: not the geometry file this project pins")
+        if number == 4:
+            indices.append(value)
+    if not indices or len(indices) % 3:
+        raise SystemExit(f"index buffer of {len(indices)} entries is not a list of triangles")
+    return np.asarray(indices, dtype=np.int32).reshape(-1, 3)
+
+
 ARRAY_STEPS: dict[str, Callable[[bytes], np.ndarray[Any, np.dtype[np.float32]]]] = {
     "canonical_mesh_vertices": canonical_mesh_vertices,
 }
