@@ -20,6 +20,7 @@ class ObjectKind(StrEnum):
     UI_CONFIG = "ui_config"
     USER = "user"
     GROUP = "group"
+    SETTINGS = "settings"  # object id: "tag/group" of the live settings changed
 
 
 class Verb(StrEnum):

@@ -14,13 +14,17 @@ home = Blueprint("home", __name__)
 THEME_COOKIE = "vigil_admin_theme"
 THEMES = ("light", "dark")
 NOTICES = {"password": "Your password has been changed."}
-OBJECT_PAGES = {ObjectKind.UI_CONFIG: "ui_configs.edit", ObjectKind.USER: "users.edit", ObjectKind.GROUP: "groups.edit"}
+OBJECT_PAGES = {ObjectKind.UI_CONFIG: "ui_configs.edit", ObjectKind.USER: "users.edit",
+                ObjectKind.GROUP: "groups.edit"}
 
 
 def action_link(action: AdminAction) -> str | None:
     """The page of the object the action changed; None once it was deleted."""
     if action.verb is Verb.DELETED:
         return None
+    if action.kind is ObjectKind.SETTINGS:
+        tag, _, group = action.object_id.partition("/")
+        return url_for("settings_view.edit", tag=tag, group=group)
     return url_for(OBJECT_PAGES[action.kind], name=action.object_id)
 
 

@@ -1,4 +1,4 @@
-"""The ``vigil`` command: run the stack, check media against it, prepare models, evaluate, replay."""
+"""The ``vigil`` command: run the stack, check media against it, prepare models, live settings, evaluate, replay."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from infra import config_command
 from infra.client import LPClient
 from infra.media import iter_frames
 from shared.errors import ConfigError
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     show = ui_actions.add_parser("show", help="print a config as the page gets it")
     show.add_argument("name")
 
+    config_command.add_parser(commands)
+
     evaluate = commands.add_parser("eval", help="measure liveness on real media through the running pipeline")
     evaluate.add_argument("--media", type=Path, default=Path("../shared/data"), help="the media folder")
     size = evaluate.add_mutually_exclusive_group()
@@ -93,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
                              stream_range=stream_range))
     elif args.command == "ui-config":
         sys.exit(asyncio.run(_ui_config(args)))
+    elif args.command == "config":
+        sys.exit(asyncio.run(config_command.run(args)))
     else:
         from infra.prepare_models import prepare
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from shared.live_config import FIXED_FIELDS, LIVE_GROUPS
 from shared.settings import ENV_PREFIX, Settings
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
@@ -25,6 +26,13 @@ threshold set to `null` disables its check. Lists and tuples are given as JSON
 
 Production (`VIGIL_ENV=production`, the default) refuses to start without `VIGIL_JWT__KEY` of at
 least 32 characters. `make run` sets `VIGIL_ENV=development`.
+
+**Live groups** (marked below) can also be changed while the services run: the admin panel's
+Settings section (or `vigil config set`) stores overrides in Redis per tag, validated by these same
+models, and every service applies them from its next frame (`shared/live_config.py`). The
+`default` tag applies everywhere; a tag's overrides go on top of it and apply to the frames of an
+ingress started with `VIGIL_CONFIG_TAG` set to that tag. Other groups, and the fields marked
+*environment only*, are read once at start.
 """
 
 
@@ -44,9 +52,12 @@ def render() -> str:
         lines.append(f"\n## {name}\n")
         if doc and not doc.startswith("!!!") and group.__module__ == "shared.settings":
             lines.append(doc + "\n")
+        lines.append("Live: editable while running.\n" if name in LIVE_GROUPS else "Restart-only.\n")
         lines.append("| variable | default |\n|---|---|")
+        fixed = FIXED_FIELDS.get(name, frozenset()) if name in LIVE_GROUPS else frozenset()
         for field_name, sub in group.model_fields.items():
-            lines.append(f"| `{ENV_PREFIX}{name.upper()}__{field_name.upper()}` | {_show(sub.default)} |")
+            note = " (environment only)" if field_name in fixed else ""
+            lines.append(f"| `{ENV_PREFIX}{name.upper()}__{field_name.upper()}` | {_show(sub.default)}{note} |")
     return "\n".join(lines) + "\n"
 
 

@@ -58,6 +58,7 @@ from services.estimator.main import build_analyser, build_detector
 from services.estimator.parallax import Reference
 from services.estimator.worker import EstimatorWorker
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, FrameMessage, ImageType
 from shared.settings import Env, Settings
 
@@ -143,7 +144,8 @@ def settings_for(models_dir: Path, threads: int, descriptor: bool) -> Settings:
 def build_worker(settings: Settings) -> EstimatorWorker:
     # analyse_all never touches Redis (only handle does, through ReferenceStore), so no client:
     # the cast keeps the constructor's type, and any use of it would fail loudly.
-    return EstimatorWorker(cast(Redis, None), Keys("bench"), settings, build_detector(settings),
+    return EstimatorWorker(cast(Redis, None), Keys("bench"), LiveSettings(cast(Redis, None), Keys("bench"), settings),
+                           build_detector(settings),
                            build_analyser(settings))
 
 

@@ -9,14 +9,27 @@ import anyio
 from redis.asyncio import Redis
 
 from shared.consumer import Consumer
+from shared.keys import Keys
+from shared.live_settings import LiveSettings, apply_log_level
 from shared.logs import setup_logging
 from shared.settings import Settings, load_settings
 
 
-async def run_consumers(redis: Redis, consumers: Sequence[Consumer[Any]]) -> None:
-    """Run every consumer until cancelled, then close the Redis client."""
+async def live_settings(redis: Redis, keys: Keys, settings: Settings) -> LiveSettings:
+    """The process's live settings, loaded before its consumers start (so the first frame already
+    sees what operators stored), with the log level following its own tag."""
+    live = LiveSettings(redis, keys, settings, block_ms=settings.bus.block_ms)
+    apply_log_level(await live.start())
+    live.on_own_change(apply_log_level)
+    return live
+
+
+async def run_consumers(redis: Redis, consumers: Sequence[Consumer[Any]], live: LiveSettings | None = None) -> None:
+    """Run every consumer (and the live-settings watcher) until cancelled, then close the Redis client."""
     try:
         async with anyio.create_task_group() as tasks:
+            if live is not None:
+                tasks.start_soon(live.watch)
             for consumer in consumers:
                 tasks.start_soon(consumer.run)
     finally:
@@ -25,5 +38,6 @@ async def run_consumers(redis: Redis, consumers: Sequence[Consumer[Any]]) -> Non
 
 def serve(run: Callable[[Settings], Awaitable[None]]) -> None:
     """The body of every service's ``main()``: one Settings object, built once, passed down."""
-    setup_logging()
-    anyio.run(run, load_settings())
+    settings = load_settings()
+    setup_logging(settings.logging.level)
+    anyio.run(run, settings)

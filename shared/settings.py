@@ -186,6 +186,10 @@ class VirtualCameraCheckerSettings(Group):
     is_enabled: bool = True
     # Detections are always logged and reported; with this they also fail the frame (code 81).
     fail_on_detection: bool = False
+    # The JPEG quality the check page encodes frames at (vigil.js jpegQuality 0.9): a frame with the
+    # IJG tables of another quality was not encoded by that page. Set it to an integrator's own
+    # jpegQuality x 100; None accepts any IJG quality (docs/plugins.md, "JPEG traits").
+    page_jpeg_quality: int | None = Field(90, ge=1, le=100)
 
 
 class FileLoggerSettings(Group):

@@ -98,12 +98,13 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
         reply = await again.connect(session_id=session_id)
         assert (reply.command, reply.error_code) == (Command.ERROR, SystemCode.SESSION_ENDED)
     # Event-sourced: the audit stream rebuilds exactly the live state.
-    store = SessionStore(redis, Keys(stack.prefix), Settings(env=Env.DEVELOPMENT, session={"aggregate_frames": 3},
-                                                             redis=RedisSettings(key_prefix=stack.prefix)))
+    store = SessionStore(redis, Keys(stack.prefix))
+    settings = Settings(env=Env.DEVELOPMENT, session={"aggregate_frames": 3},
+                        redis=RedisSettings(key_prefix=stack.prefix))
     assert session_id is not None
     live = await store.load(session_id)
     assert live.end is not None
-    assert await store.rebuild(session_id) == live
+    assert await store.rebuild(session_id, settings) == live
 
 
 @pytest.mark.anyio

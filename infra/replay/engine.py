@@ -14,11 +14,12 @@ from redis.asyncio import Redis
 
 from infra.replay.recorded import Answer, Recording
 from services.decider.decider import Decider
-from services.decider.signing import load_signing_key
+from services.decider.signing import SigningKeys
 from services.estimator.main import build_analyser, build_detector
 from services.estimator.worker import EstimatorWorker
 from shared.bus import publish_many
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import Message, ReplyMessage, decode
 from shared.settings import Settings
 
@@ -43,8 +44,10 @@ async def replay(redis: Redis, recording: Recording, settings: Settings, *, pref
     """The recording's frames decided again with ``settings``; one row per frame, in order."""
     keys = Keys(prefix or f"replay{uuid.uuid4().hex[:10]}")
     settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"key_prefix": keys.prefix})})
-    worker = EstimatorWorker(redis, keys, settings, build_detector(settings), build_analyser(settings))
-    decider = Decider(redis, keys, settings, load_signing_key(settings))
+    # Nothing is stored under the fresh prefix: every frame is decided with ``settings`` as given.
+    live = LiveSettings(redis, keys, settings)
+    worker = EstimatorWorker(redis, keys, live, build_detector(settings), build_analyser(settings))
+    decider = Decider(redis, keys, live, SigningKeys())
     rows: list[Row] = []
     try:
         if recording.plugin_results:

@@ -38,6 +38,21 @@ class SigningKey:
         return jwt.encode(payload, self.key, algorithm=self.algorithm, headers=headers)
 
 
+class SigningKeys:
+    """The signing key for the live jwt settings of a frame: algorithm, kid and ttl_s change
+    without a restart; the key material itself comes from the environment and files only."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str | None, int], SigningKey] = {}
+
+    def for_settings(self, settings: Settings) -> SigningKey:
+        options = settings.jwt
+        marker = (options.algorithm, options.kid, options.ttl_s)
+        if marker not in self._keys:
+            self._keys[marker] = load_signing_key(settings)
+        return self._keys[marker]
+
+
 def load_signing_key(settings: Settings) -> SigningKey:
     options = settings.jwt
     if not options.algorithm.startswith("HS"):

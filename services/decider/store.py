@@ -13,9 +13,8 @@ from shared.settings import Settings
 
 
 class SessionStore:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings) -> None:
-        self.redis, self.keys, self.settings = redis, keys, settings
-        self.window_size = settings.session.aggregate_frames
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
 
     async def load(self, session_id: str) -> SessionState:
         raw = await self.redis.get(self.keys.decider_state(session_id))
@@ -28,22 +27,23 @@ class SessionStore:
         return bytes(data) if data is not None else None
 
     async def commit(self, state: SessionState, events: list[AuditEvent], reply: ReplyMessage,
-                     bestshot: bytes | None) -> SessionState:
+                     bestshot: bytes | None, settings: Settings) -> SessionState:
+        """``settings``: the frame's live settings (window size, lifetimes, stream bounds)."""
         for event in events:
-            state = apply(state, event, self.window_size)
-        sid, ttl = state.session_id, self.settings.session.ttl_s
+            state = apply(state, event, settings.session.aggregate_frames)
+        sid, ttl = state.session_id, settings.session.ttl_s
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.decider_state(sid), msgpack.packb(state.model_dump(mode="python")), ex=ttl)
             for event in events:
-                pipe.xadd(self.keys.audit(sid), encode(event), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
+                pipe.xadd(self.keys.audit(sid), encode(event), maxlen=settings.bus.stream_maxlen,  # type: ignore[arg-type]
                           approximate=True)
-            pipe.expire(self.keys.audit(sid), self.settings.session.audit_ttl_s)
+            pipe.expire(self.keys.audit(sid), settings.session.audit_ttl_s)
             if bestshot is not None:
                 pipe.set(self.keys.bestshot(sid), bestshot, ex=ttl)
-            pipe.xadd(self.keys.reply(sid), encode(reply), maxlen=self.settings.bus.reply_maxlen,  # type: ignore[arg-type]
+            pipe.xadd(self.keys.reply(sid), encode(reply), maxlen=settings.bus.reply_maxlen,  # type: ignore[arg-type]
                       approximate=True)
             pipe.expire(self.keys.reply(sid), ttl)
-            pipe.xadd(self.keys.decisions, encode(reply), maxlen=self.settings.bus.stream_maxlen,  # type: ignore[arg-type]
+            pipe.xadd(self.keys.decisions, encode(reply), maxlen=settings.bus.stream_maxlen,  # type: ignore[arg-type]
                       approximate=True)
             await pipe.execute()
         return state
@@ -52,5 +52,5 @@ class SessionStore:
         entries = await self.redis.xrange(self.keys.audit(session_id))
         return [decode(AuditEvent, {ENTRY_FIELD: fields[ENTRY_FIELD]}) for _, fields in entries]
 
-    async def rebuild(self, session_id: str) -> SessionState:
-        return rebuild(session_id, await self.audit_events(session_id), self.window_size)
+    async def rebuild(self, session_id: str, settings: Settings) -> SessionState:
+        return rebuild(session_id, await self.audit_events(session_id), settings.session.aggregate_frames)

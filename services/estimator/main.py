@@ -23,7 +23,7 @@ from shared.bus import connect
 from shared.consumer import Consumer
 from shared.keys import Group, Keys
 from shared.messages import FrameMessage
-from shared.service import run_consumers, serve
+from shared.service import live_settings, run_consumers, serve
 from shared.settings import Settings
 
 
@@ -81,12 +81,13 @@ async def run(settings: Settings) -> None:
     keys = Keys(settings.redis.key_prefix)
     detector, analyser = build_detector(settings), build_analyser(settings)
     redis = connect(settings)
-    worker = EstimatorWorker(redis, keys, settings, detector, analyser)
+    live = await live_settings(redis, keys, settings)
+    worker = EstimatorWorker(redis, keys, live, detector, analyser)
     consumer = Consumer(
         redis, keys, settings.bus, stream=keys.frames, group=Group.ESTIMATOR, kind=FrameMessage,
         handler=worker.handle, batch_size=settings.estimator.batch_size,
     )
-    await run_consumers(redis, [consumer])
+    await run_consumers(redis, [consumer], live)
 
 
 def main() -> None:

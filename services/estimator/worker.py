@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -24,6 +24,7 @@ from shared.consumer import Delivery
 from shared.errors import ImageError
 from shared.faces import select_main_face
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Face, FrameMessage, Message
 from shared.settings import Settings
 
@@ -31,31 +32,37 @@ log = logging.getLogger(__name__)
 
 
 class EstimatorWorker:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, detector: FaceDetector,
+    def __init__(self, redis: Redis, keys: Keys, live: LiveSettings, detector: FaceDetector,
                  analyser: FaceAnalyser) -> None:
-        self.redis, self.keys, self.settings = redis, keys, settings
+        # The process's own settings (bus, models, cost gates); the frame's tag picks the live
+        # settings for what decides the main face (roi, multiface_policy).
+        self.redis, self.keys, self.live, self.settings = redis, keys, live, live.base
         self.detector, self.analyser = detector, analyser
-        self.references = ReferenceStore(redis, keys, settings.session.ttl_s)
+        self.references = ReferenceStore(redis, keys, self.settings.session.ttl_s)
 
     async def handle(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
         frames = [delivery.message for delivery in batch]
         references = await self.references.load(sorted({f.session_id for f in frames}))
+        tagged = {f.config_tag: await self.live.for_tag(f.config_tag) for f in frames}
         # CPU-bound model work runs off the event loop, so the loop keeps serving Redis.
-        estimations, updated = await anyio.to_thread.run_sync(self.analyse_all, frames, references)
+        estimations, updated = await anyio.to_thread.run_sync(self.analyse_all, frames, references, tagged)
         await self.references.save(updated)
         entries: list[tuple[str, Message]] = [(self.keys.estimations, e) for e in estimations]
         await publish_many(self.redis, entries, maxlen=self.settings.bus.stream_maxlen)
 
-    def analyse_all(self, frames: list[FrameMessage],
-                    references: dict[str, Reference]) -> tuple[list[EstimationMessage], dict[str, Reference]]:
-        detected = [self._detect(frame, references) for frame in frames]
+    def analyse_all(self, frames: list[FrameMessage], references: dict[str, Reference],
+                    tagged: Mapping[str | None, Settings] | None = None,
+                    ) -> tuple[list[EstimationMessage], dict[str, Reference]]:
+        """``tagged``: live settings per frame tag (the process's own settings where missing)."""
+        tagged = tagged or {}
+        detected = [self._detect(frame, references, tagged.get(frame.config_tag, self.settings)) for frame in frames]
         items = [d.item for d in detected if d.item is not None]
         for item, analysis in zip(items, self.analyser.analyse(items) if items else [], strict=True):
             item.analysis = analysis
         updated = {i.frame.session_id: i.new_reference for i in items if i.new_reference is not None}
         return [d.estimation() for d in detected], updated
 
-    def _detect(self, frame: FrameMessage, references: dict[str, Reference]) -> Detected:
+    def _detect(self, frame: FrameMessage, references: dict[str, Reference], settings: Settings) -> Detected:
         timings = Timings()
         try:
             with timings.stage("decode"):
@@ -66,7 +73,7 @@ class EstimatorWorker:
         with timings.stage("detect"):
             faces = tuple(self.detector.detect(image))
         height, width = image.shape[:2]
-        selection = select_main_face(faces, width, height, self.settings.roi, self.settings.session.multiface_policy)
+        selection = select_main_face(faces, width, height, settings.roi, settings.session.multiface_policy)
         item = None
         if selection.index is not None:
             # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
@@ -93,6 +100,7 @@ class Detected:
             received_at=frame.received_at, client=frame.client, image_sha256=hashlib.sha256(frame.image).hexdigest(),
             timings=self.timings.ms, frame_width=self.width, frame_height=self.height,
             error=self.error.code if self.error else None, faces=self.faces, main_face=self.main, analysis=analysis,
+            config_tag=frame.config_tag,
             # The decider keeps the best frame for the JWT; frames without an analysed face are never it.
             image=frame.image if analysis is not None else None,
             content_type=frame.content_type if analysis is not None else None,

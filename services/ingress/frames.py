@@ -34,7 +34,7 @@ class FrameExchange:
         frame = FrameMessage(
             session_id=self.session_id, request_id=request_id, frame_no=frame_no,
             received_at=time.time(), content_type=image.image_type, image=image.data,
-            width=image.width, height=image.height, client=client,
+            width=image.width, height=image.height, client=client, config_tag=self.settings.config_tag,
         )
         await publish(self.redis, self.keys.frames, frame, maxlen=self.settings.bus.stream_maxlen)
         return await self._wait(request_id)

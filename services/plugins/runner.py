@@ -16,9 +16,11 @@ from redis.asyncio import Redis
 
 from services.plugins.memory import RedisMemory
 from services.plugins.plugin import Plugin, Verdict
+from services.plugins.registry import load_plugins
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Message, PluginEvent, PluginResult, PluginVerdict
 from shared.settings import Settings
 
@@ -26,8 +28,20 @@ log = logging.getLogger(__name__)
 
 
 class PluginRunner:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, plugins: list[Plugin]) -> None:
-        self.redis, self.keys, self.settings, self.plugins = redis, keys, settings, plugins
+    def __init__(self, redis: Redis, keys: Keys, live: LiveSettings) -> None:
+        self.redis, self.keys, self.live, self.settings = redis, keys, live, live.base
+        # Plugins built for each tag's current settings; rebuilt when a live change replaces them.
+        self._built: dict[str | None, tuple[Settings, list[Plugin]]] = {}
+
+    async def plugins_for(self, tag: str | None) -> tuple[Settings, list[Plugin]]:
+        settings = await self.live.for_tag(tag)
+        built = self._built.get(tag)
+        if built is None or built[0] is not settings:
+            built = settings, load_plugins(settings)
+            self._built[tag] = built
+            log.info("plugins for tag %s: %s", tag or self.live.own_tag,
+                     ", ".join(p.name for p in built[1]) or "none enabled")
+        return built
 
     async def handle(self, batch: Sequence[Delivery[EstimationMessage]]) -> None:
         entries: list[tuple[str, Message]] = []
@@ -35,10 +49,11 @@ class PluginRunner:
             estimation = delivery.message
             if estimation.main_face is None or estimation.error is not None:
                 continue  # the decider does not wait for plugins on frames without a face
+            settings, plugins = await self.plugins_for(estimation.config_tag)
             results: list[tuple[PluginResult, str | None]] = []
             async with anyio.create_task_group() as tasks:
-                for plugin in self.plugins:
-                    tasks.start_soon(self._run_one, plugin, estimation, results)
+                for plugin in plugins:
+                    tasks.start_soon(self._run_one, plugin, estimation, settings, results)
             for result, announce in results:
                 entries.append((self.keys.plugin_results(estimation.session_id), result))
                 if announce is not None:
@@ -49,27 +64,29 @@ class PluginRunner:
             # Per-session result streams stay short; the shared events stream is bounded like the others.
             await publish_many(self.redis, entries, maxlen=self.settings.bus.reply_maxlen)
 
-    async def _run_one(self, plugin: Plugin, estimation: EstimationMessage,
+    async def _run_one(self, plugin: Plugin, estimation: EstimationMessage, settings: Settings,
                        results: list[tuple[PluginResult, str | None]]) -> None:
-        memory = RedisMemory(self.redis, self.keys, plugin.name, estimation.session_id, self.settings.session.ttl_s)
+        memory = RedisMemory(self.redis, self.keys, plugin.name, estimation.session_id, settings.session.ttl_s)
         try:
-            with anyio.fail_after(self.settings.plugins.timeout_ms / 1000):
+            with anyio.fail_after(settings.plugins.timeout_ms / 1000):
                 verdict = await plugin.evaluate(estimation, memory)
         except TimeoutError:
             log.warning("plugin %s timed out on session %s frame %d", plugin.name, estimation.session_id,
                         estimation.frame_no)
-            verdict = self._failed()
+            verdict = _failed(settings)
         except Exception:
             log.exception("plugin %s failed on session %s frame %d", plugin.name, estimation.session_id,
                           estimation.frame_no)
-            verdict = self._failed()
+            verdict = _failed(settings)
         results.append((PluginResult(
             session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
             plugin=plugin.name, verdict=verdict.verdict, codes=verdict.codes, mark_fake=verdict.mark_fake,
             progress=verdict.progress, details=verdict.details,
         ), verdict.announce))
 
-    def _failed(self) -> Verdict:
-        if self.settings.plugins.failure_policy == "skip":
-            return Verdict(PluginVerdict.PASS, details={"error": 1.0})
-        return Verdict(PluginVerdict.FAIL, details={"error": 1.0})
+
+
+def _failed(settings: Settings) -> Verdict:
+    if settings.plugins.failure_policy == "skip":
+        return Verdict(PluginVerdict.PASS, details={"error": 1.0})
+    return Verdict(PluginVerdict.FAIL, details={"error": 1.0})

@@ -1,0 +1,176 @@
+"""Live settings: the overrides operators store in Redis and running services pick up.
+
+A process's settings start from its environment (``VIGIL_*``, shared/settings.py). On top of
+that, the admin panel stores overrides of the *live* groups in ``P:config`` (one versioned
+``StoredConfig`` per tag) and announces each change on ``P:config-changes``; every service
+watches that stream (shared/live_settings.py) and decides the next frame with the new values,
+without a restart.
+
+Tags (the guide's "Running services with different configurations"): the ``default`` tag's
+overrides apply everywhere; a tag's own overrides go on top of them. An ingress started with
+``VIGIL_CONFIG_TAG=T`` stamps ``T`` on every frame it receives, and the estimator, decider and
+plugins decide that frame with ``T``'s settings: two front doors with different policies share
+one pool of workers.
+
+Only ``LIVE_GROUPS`` can change this way. The others (Redis, ports, the bus, models, admin
+sign-in rules, the environment) are read once at start. ``FIXED_FIELDS`` stay with the
+environment too: secrets and key files never go into Redis, and neither do file paths, code
+hooks or which processes run, which a web form should not change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from shared.errors import VigilError
+from shared.keys import Keys
+from shared.messages import ConfigChange, encode
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TAG = "default"
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+LIVE_GROUPS = (
+    "session", "roi", "thresholds", "active_liveness", "virtual_camera_checker", "decider", "plugins", "jwt",
+    "video", "logging",
+)
+FIXED_FIELDS: dict[str, frozenset[str]] = {
+    "jwt": frozenset({"key", "key_file", "private_key_file"}),
+    "video": frozenset({"storage", "task_hook", "lock_ms"}),
+    # Third-party plugins are code: installing one is a deployment, not a form edit.
+    "plugins": frozenset({"extra"}),
+}
+CHANGES_MAXLEN = 1000
+
+Overrides = dict[str, dict[str, JsonValue]]
+
+
+class ConfigConflict(VigilError):
+    """The stored configuration changed since the editor loaded it (optimistic locking)."""
+
+
+class InvalidOverride(VigilError):
+    """An override does not validate against the settings models; ``errors`` maps field -> reason."""
+
+    def __init__(self, message: str, errors: dict[str, str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class StoredConfig(BaseModel):
+    """One tag's overrides as stored in ``P:config``; ``version`` grows by one per change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    SCHEMA: ClassVar[int] = 1
+
+    tag: str
+    version: int = 0
+    overrides: Overrides = {}
+    updated_by: str = ""
+    updated_at: float = 0.0
+
+
+def check_tag(tag: str) -> str:
+    if not TAG_PATTERN.match(tag):
+        raise InvalidOverride(f"invalid config tag {tag!r}", {"tag": "lower-case letters, digits, - and _ (1-32)"})
+    return tag
+
+
+def editable_fields(group: str) -> tuple[str, ...]:
+    model = type(getattr(Settings.model_construct(), group))
+    return tuple(name for name in model.model_fields if name not in FIXED_FIELDS.get(group, frozenset()))
+
+
+def _check_shape(overrides: Mapping[str, Mapping[str, object]]) -> None:
+    for group, fields in overrides.items():
+        if group not in LIVE_GROUPS:
+            raise InvalidOverride(f"{group} is not a live settings group", {group: "restart-only group"})
+        fixed = sorted(set(fields) & FIXED_FIELDS.get(group, frozenset()))
+        if fixed:
+            raise InvalidOverride(f"{group}: {', '.join(fixed)} stay with the environment",
+                                  {f"{group}.{name}": "set in the environment only" for name in fixed})
+
+
+def apply_layers(base: Settings, layers: Iterable[StoredConfig]) -> Settings:
+    """``base`` with each layer's overrides on top, validated as a whole (the same validators
+    as at start). Raises ``InvalidOverride`` with per-field reasons."""
+    merged: dict[str, Any] = base.model_dump(mode="python")  # SecretStr and paths stay as they are
+    for layer in layers:
+        _check_shape(layer.overrides)
+        for group, fields in layer.overrides.items():
+            merged[group] = {**merged[group], **fields}
+    try:
+        # model_validate builds from the dict alone: the environment is not read again.
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        errors = {".".join(str(part) for part in error["loc"]) or "settings": error["msg"] for error in exc.errors()}
+        raise InvalidOverride(f"invalid settings: {exc.error_count()} errors", errors) from exc
+
+
+class ConfigStore:
+    """Reads and writes ``P:config`` and announces every change on ``P:config-changes``."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis, self.keys = redis, keys
+
+    async def load(self, tag: str) -> StoredConfig:
+        raw = await self.redis.hget(self.keys.config, check_tag(tag))  # type: ignore[misc]
+        return _parse(tag, raw)
+
+    async def tags(self) -> list[str]:
+        names = {name.decode() if isinstance(name, bytes) else name
+                 for name in await self.redis.hkeys(self.keys.config)}  # type: ignore[misc]
+        return sorted(names | {DEFAULT_TAG})
+
+    async def layers(self, tag: str) -> list[StoredConfig]:
+        """What a process or frame with ``tag`` applies, in order: ``default``, then ``tag``."""
+        tags = [DEFAULT_TAG] if tag == DEFAULT_TAG else [DEFAULT_TAG, check_tag(tag)]
+        raws = await self.redis.hmget(self.keys.config, tags)  # type: ignore[misc]
+        return [_parse(name, raw) for name, raw in zip(tags, raws, strict=True)]
+
+    async def save(self, base: Settings, tag: str, group: str, fields: Mapping[str, JsonValue], *,
+                   expected_version: int, actor: str) -> StoredConfig:
+        """Replace ``tag``'s overrides of ``group`` by ``fields`` (empty: back to the base), after
+        checking the result validates for ``base`` and nobody saved in between."""
+        check_tag(tag)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(self.keys.config)
+                current = _parse(tag, await pipe.hget(self.keys.config, tag))  # type: ignore[misc]
+                if current.version != expected_version:
+                    raise ConfigConflict(f"{tag} is at version {current.version}, not {expected_version}: "
+                                         "someone saved meanwhile; reload and apply your change again")
+                overrides = {name: dict(values) for name, values in current.overrides.items() if name != group}
+                if fields:
+                    overrides[group] = dict(fields)
+                stored = StoredConfig(tag=tag, version=current.version + 1, overrides=overrides, updated_by=actor,
+                                      updated_at=time.time())
+                layers = [stored] if tag == DEFAULT_TAG else [
+                    _parse(DEFAULT_TAG, await pipe.hget(self.keys.config, DEFAULT_TAG)), stored]  # type: ignore[misc]
+                apply_layers(base, layers)
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(self.keys.config, tag, stored.model_dump_json())
+                pipe.xadd(self.keys.config_changes, encode(ConfigChange(  # type: ignore[arg-type]
+                    tag=tag, version=stored.version, actor=actor, at=stored.updated_at, group=group,
+                    overrides=json.dumps(overrides, sort_keys=True))), maxlen=CHANGES_MAXLEN, approximate=True)
+                await pipe.execute()
+            except WatchError as exc:
+                raise ConfigConflict(f"{tag} changed while saving: reload and apply your change again") from exc
+        log.info("config %s v%d: %s changed by %s", tag, stored.version, group, actor)
+        return stored
+
+
+def _parse(tag: str, raw: bytes | str | None) -> StoredConfig:
+    if raw is None:
+        return StoredConfig(tag=tag)
+    return StoredConfig.model_validate_json(raw)
