@@ -201,7 +201,7 @@ async def test_third_party_plugin_is_discovered_and_changes_the_decision(
                   PYTHONPATH=os.pathsep.join([str(third_party_package), os.environ.get("PYTHONPATH", "")]))
     try:
         stack.start_all("ingress", "estimator", "decider", "plugins")
-        assert "plugins: veto" in stack.logs("plugins")
+        assert "plugins for tag default: veto" in stack.logs("plugins")
         async with LPClient(stack.ws_url) as client:
             await client.connect()
             reply = await client.frame(media.neutral_jpeg(data_dir))
