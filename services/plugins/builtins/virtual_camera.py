@@ -8,7 +8,10 @@ A browser cannot prove a camera is physical, so this gathers evidence and report
   exact 0 / missing deviceId);
 * too-perfect frame timing: the page's capture times with almost no jitter over 8+ frames (real
   cameras and browsers jitter by milliseconds);
-* frames identical byte for byte (a looped still).
+* frames identical byte for byte (a looped still);
+* JPEG traits of an encoder other than the page's canvas (jpeg_traits.py): a PNG frame, tables
+  that are not libjpeg's at the page's quality, 4:2:2 or grey chroma, EXIF / comments / progressive
+  or other segments a canvas never writes. Not judged for Safari and iOS (Apple's encoder).
 
 Each detection is logged and reported in ``details``; whether it fails the frame is the setting
 ``virtual_camera_checker.fail_on_detection`` (off by default: evidence, not proof).
@@ -23,9 +26,10 @@ import statistics
 
 from pydantic import BaseModel
 
+from services.plugins.builtins import jpeg_traits
 from services.plugins.plugin import SessionMemory, Verdict
 from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, PluginVerdict
+from shared.messages import EstimationMessage, ImageType, PluginVerdict
 from shared.plugins import VIRTUAL_CAMERA_CHECKER
 from shared.settings import Settings
 
@@ -51,6 +55,7 @@ class VirtualCameraChecker:
 
     def __init__(self, settings: Settings) -> None:
         self.fail_on_detection = settings.virtual_camera_checker.fail_on_detection
+        self.page_jpeg_quality = settings.virtual_camera_checker.page_jpeg_quality
 
     async def evaluate(self, estimation: EstimationMessage, memory: SessionMemory) -> Verdict:
         state = await memory.load(CameraMemory) or CameraMemory()
@@ -69,6 +74,7 @@ class VirtualCameraChecker:
         if estimation.image_sha256 and estimation.image_sha256 in state.hashes:
             findings["repeated_frame"] = 1.0
         state.hashes = [*state.hashes, estimation.image_sha256][-50:]
+        findings |= self._encoder_traits(estimation)
         new = sorted(set(findings) - set(state.reported))
         announce = None
         if new:
@@ -81,6 +87,20 @@ class VirtualCameraChecker:
             return Verdict(PluginVerdict.FAIL, codes=(FrameCheck.VIRTUAL_CAMERA,), details=findings,
                            announce=announce)
         return Verdict(PluginVerdict.PASS, details=findings, announce=announce)
+
+
+    def _encoder_traits(self, estimation: EstimationMessage) -> dict[str, float]:
+        if estimation.image is None:  # carried only with a main face, the frames this plugin sees
+            return {}
+        if estimation.content_type is ImageType.PNG:
+            return {"png_frame": 1.0}  # the page sends canvas JPEGs only
+        if jpeg_traits.webkit_only(estimation.client.user_agent if estimation.client else None):
+            return {}
+        structure = jpeg_traits.parse(estimation.image)
+        if structure is None:  # decoded by the estimator, so only an unusual header layout: no opinion
+            log.info("session %s frame %d: JPEG header not parsed", estimation.session_id, estimation.frame_no)
+            return {}
+        return jpeg_traits.findings(structure, self.page_jpeg_quality)
 
 
 def _implausible(settings_json: str) -> bool:
