@@ -84,7 +84,7 @@ def _parts(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> set[Part]:
 
 async def _lapse(redis: Redis, keys: Keys, settings: Settings, session_id: str, missing: set[Part]) -> bool:
     frame_no = max(frame for frame, _ in missing)
-    log.warning("session %s: the file logger has not written %s within %d ms; deciding without it, and the "
+    log.warning("session %s: the file logger has not written %s within %d ms; going on without it, and the "
                 "rest of this session will not wait", session_id, sorted(missing), settings.file_logger.wait_ms)
     await redis.set(keys.file_log_lapsed(session_id), frame_no, ex=settings.session.ttl_s)
     return False
