@@ -97,16 +97,14 @@ def glare_share(image: RGBImage, box: Rect) -> float:
 def line_sides(image: RGBImage, box: Rect) -> set[str]:
     """Sides of the face (left, right, top, bottom) with a long straight segment beside them."""
     height, width = image.shape[:2]
+    grey = _grey(np.asarray(_shrunk(image), dtype=np.float32))
     scale = LINE_SIDE / max(height, width)
-    small = Image.fromarray(image).resize((max(8, round(width * scale)), max(8, round(height * scale))),
-                                          Image.Resampling.BILINEAR)
-    grey = _grey(np.asarray(small, dtype=np.float32))
     g = grey
     gx, gy = np.zeros_like(g), np.zeros_like(g)  # Sobel
     gx[1:-1, 1:-1] = 2 * (g[1:-1, 2:] - g[1:-1, :-2]) + g[:-2, 2:] - g[:-2, :-2] + g[2:, 2:] - g[2:, :-2]
     gy[1:-1, 1:-1] = 2 * (g[2:, 1:-1] - g[:-2, 1:-1]) + g[2:, :-2] - g[:-2, :-2] + g[2:, 2:] - g[:-2, 2:]
     magnitude = np.hypot(gx, gy)
-    ys, xs = np.nonzero(magnitude > max(40.0, float(np.percentile(magnitude, 85))))
+    ys, xs = np.nonzero(magnitude > max(40.0, _percentile(magnitude, 85)))
     # Each edge pixel votes once, for the line through it perpendicular to its gradient.
     bins = np.minimum((np.mod(np.arctan2(gy[ys, xs], gx[ys, xs]), np.pi) / np.pi * ANGLE_BINS).astype(int),
                       ANGLE_BINS - 1)
@@ -117,12 +115,19 @@ def line_sides(image: RGBImage, box: Rect) -> set[str]:
     votes = np.bincount(bins * cells + rho, minlength=ANGLE_BINS * cells)
     x, y, w, h = box.x * scale, box.y * scale, box.width * scale, box.height * scale
     shortest = max(25.0, 0.6 * h)
+    # The edge pixels grouped by angle bin (a stable sort keeps their order inside a bin), so each
+    # peak scans its own bin's pixels, not every edge pixel: same pixels, same order, same sums.
+    by_bin = np.argsort(bins, kind="stable")
+    bin_starts = np.searchsorted(bins[by_bin], np.arange(ANGLE_BINS + 1))
+    # The 40 strongest cells, strongest first: a partial selection instead of sorting all ~25k.
+    top = np.argpartition(-votes, 40)[:40] if votes.size > 40 else np.arange(votes.size)
     sides: set[str] = set()
-    for cell in np.argsort(-votes)[:40]:
+    for cell in top[np.argsort(-votes[top], kind="stable")]:
         if votes[cell] < shortest:
             break
         angle_bin, r = divmod(int(cell), cells)
-        on_line = (bins == angle_bin) & (np.abs(rho - r) <= 1)
+        members = by_bin[bin_starts[angle_bin]:bin_starts[angle_bin + 1]]
+        on_line = members[np.abs(rho[members] - r) <= 1]
         angle = (angle_bin + 0.5) * np.pi / ANGLE_BINS
         px, py = xs[on_line], ys[on_line]
         along = -px * np.sin(angle) + py * np.cos(angle)  # position along the line
@@ -136,6 +141,29 @@ def line_sides(image: RGBImage, box: Rect) -> set[str]:
         if abs(np.sin(angle)) > np.cos(np.radians(35)) and x - w < mx < x + 2 * w:  # near-horizontal line
             sides.update(["top"] if my < y else ["bottom"] if my > y + h else [])
     return sides
+
+
+def _shrunk(image: RGBImage) -> Image.Image:
+    """The frame with its longest side at LINE_SIDE px: an integer box reduction (0.5 ms for a
+    640x480 frame), then a bilinear resize only for what is left (2.6 ms when it does it all)."""
+    height, width = image.shape[:2]
+    picture = Image.fromarray(image)
+    factor = max(1, max(height, width) // LINE_SIDE)
+    if factor > 1:
+        picture = picture.reduce(factor)
+    scale = LINE_SIDE / max(height, width)
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.BILINEAR)
+
+
+def _percentile(values: FloatArray, percent: float) -> float:
+    """np.percentile's default (linear) rule from one partial sort: a third of its time here."""
+    flat = values.ravel()
+    rank = percent / 100 * (flat.size - 1)
+    low = int(rank)
+    high = min(low + 1, flat.size - 1)
+    part = np.partition(flat, [low, high])
+    return float(part[low] + (part[high] - part[low]) * (rank - low))
 
 
 def _longest_run(positions: FloatArray) -> tuple[float, float] | None:
