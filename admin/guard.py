@@ -17,7 +17,8 @@ from admin.web_sessions import ANONYMOUS_CSRF_COOKIE, COOKIE, new_token
 CSRF_FIELD = "csrf_token"
 PUBLIC_ENDPOINTS = frozenset({"auth.signin", "home.theme", "static", "health"})
 PASSWORD_ENDPOINTS = frozenset({"auth.password", "auth.signout", "home.theme", "static"})
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+# media-src: the session page plays the session's video from this site.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; media-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 
