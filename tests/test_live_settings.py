@@ -18,7 +18,7 @@ from shared.errors import FrameCheck
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigConflict, ConfigStore, InvalidOverride, StoredConfig, apply_layers
 from shared.live_settings import LiveSettings
-from shared.messages import ConfigChange, decode
+from shared.messages import ConfigChange, SessionOutcome, decode
 from shared.settings import Env, Settings
 from tests import media
 from tests.stack import Stack
@@ -170,3 +170,34 @@ async def test_running_services_apply_a_change_to_the_next_frame_per_tag(
         while FrameCheck.FACE_TOO_SMALL in await codes(strict.ws_url, face):
             await anyio.sleep(0.05)
     assert all(process.poll() is None for _, process in main.processes + strict.processes)
+
+
+@pytest.mark.anyio
+async def test_the_video_builder_reads_codec_and_frames_limit_at_each_build(
+    redis: Redis, keys: Keys, settings: Settings, data_dir: Path,
+) -> None:
+    from services.videobuilder.main import compose
+    from tests.videobuilder_helpers import (
+        irregular_times,
+        load_images,
+        new_session,
+        probe,
+        publish_event,
+        publish_frames,
+        to_bytes,
+    )
+
+    base = settings.model_copy(update={"bus": settings.bus.model_copy(update={"block_ms": 50})})
+    live = LiveSettings(redis, keys, base)
+    await live.start()
+    await ConfigStore(redis, keys).save(base, DEFAULT_TAG, "video", {"codec": "VP9", "frames_limit": 8},
+                                        expected_version=0, actor="test")
+    await live._invalidate(DEFAULT_TAG)  # what the watcher does when it reads the change
+    session, times = new_session(), irregular_times(12)
+    images = [to_bytes(image) for image in load_images(data_dir, 12)]
+    await publish_frames(redis, keys, session, images, times)
+    await publish_event(redis, keys, session, SessionOutcome.SUCCESS, at=times[-1] + 0.05, frames=12)
+    with anyio.fail_after(60):
+        await compose(redis, base, name="live-builder", poll_s=0.05, live=live).run(drain=True)
+    got = probe(base.video.storage / f"{session}.webm")
+    assert (got.codec, got.frames) == ("vp9", 8)

@@ -33,6 +33,7 @@ from services.videobuilder.tasks import Status, Task, TaskStore
 from shared.bus import publish
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.messages import ENTRY_FIELD, FrameMessage, decode
 from shared.settings import Settings
 
@@ -63,15 +64,18 @@ def select_frames(payloads: Sequence[bytes], frames_limit: int) -> Selection:
 
 
 class Builder:
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, tasks: TaskStore, hook: Hook | None) -> None:
-        self.redis, self.keys, self.tasks, self.hook = redis, keys, tasks, hook
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, tasks: TaskStore, hook: Hook | None,
+                 live: LiveSettings | None = None) -> None:
+        self.redis, self.keys, self.tasks, self.hook, self.live = redis, keys, tasks, hook, live
         self.video, self.stream_maxlen = settings.video, settings.bus.stream_maxlen
 
     async def build(self, session: str, score: float, task: Task, claim: Claim) -> None:
-        codec = self.video.codec
+        # codec and frames_limit are live settings (the process's own tag): read at each build.
+        video = (await self.live.for_tag(None)).video if self.live is not None else self.video
+        codec = video.codec
         path = video_path(self.video.storage, session, codec).absolute()
-        selection = select_frames(await self.tasks.frames(session), self.video.frames_limit)
-        expected = min(task.session_frames or 0, self.video.frames_limit or (task.session_frames or 0))
+        selection = select_frames(await self.tasks.frames(session), video.frames_limit)
+        expected = min(task.session_frames or 0, video.frames_limit or (task.session_frames or 0))
         if selection.held < expected:
             # Expired, trimmed from the frames stream before they were read, or never published.
             log.warning("session %s: %d of its %d frames are held", session, selection.held, task.session_frames)
@@ -94,7 +98,7 @@ class Builder:
             remove_other_videos(path)
         finally:
             part.unlink(missing_ok=True)
-        record = self._record(session, path, task, result, skipped)
+        record = self._record(session, path, task, result, skipped, codec)
         write_json(record, record_path(path))
         message = record.message()
         await publish(self.redis, self.keys.videos, message, maxlen=self.stream_maxlen)
@@ -104,11 +108,11 @@ class Builder:
                  result.frame_count, skipped, result.duration_s, time.perf_counter() - started)
 
     def _record(
-        self, session: str, path: os.PathLike[str], task: Task, result: EncodeResult, skipped: int,
+        self, session: str, path: os.PathLike[str], task: Task, result: EncodeResult, skipped: int, codec: str,
     ) -> VideoRecord:
         return VideoRecord(
             session_id=session, path=os.fspath(path), frame_count=result.frame_count,
-            skipped_frames=skipped, codec=self.video.codec, duration_s=result.duration_s,
+            skipped_frames=skipped, codec=codec, duration_s=result.duration_s,
             width=result.width, height=result.height, outcome=task.outcome, jwt_id=task.jwt_id,
             first_frame_at=result.first_at, last_frame_at=result.last_at, built_at=time.time(),
         )

@@ -17,8 +17,10 @@ from services.videobuilder.tasks import TaskStore
 from shared.bus import connect
 from shared.consumer import Consumer, consumer_name
 from shared.keys import Group, Keys
+from shared.live_settings import LiveSettings
 from shared.logs import setup_logging
 from shared.messages import FrameMessage, SessionEvent
+from shared.service import live_settings
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -41,11 +43,12 @@ class VideoBuilder:
             await self.scheduler.run(drain=True)
 
 
-def compose(redis: Redis, settings: Settings, *, name: str | None = None, poll_s: float = 0.5) -> VideoBuilder:
+def compose(redis: Redis, settings: Settings, *, name: str | None = None, poll_s: float = 0.5,
+            live: LiveSettings | None = None) -> VideoBuilder:
     keys = Keys(settings.redis.key_prefix)
     name = name or consumer_name()
     tasks = TaskStore(redis, keys, settings.video)
-    builder = Builder(redis, keys, settings, tasks, load_hook(settings.video.task_hook))
+    builder = Builder(redis, keys, settings, tasks, load_hook(settings.video.task_hook), live)
     claims = Claims(redis, keys, settings.video.lock_ms, name)
     collector = Collector(redis, keys, tasks, on_due=lambda: scheduler.wake())
     scheduler = Scheduler(tasks, claims, builder, collector.caught_up, poll_s=poll_s)
@@ -65,7 +68,11 @@ def compose(redis: Redis, settings: Settings, *, name: str | None = None, poll_s
 async def run(settings: Settings) -> None:
     redis = connect(settings)
     try:
-        await compose(redis, settings).run()
+        live = await live_settings(redis, Keys(settings.redis.key_prefix), settings)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(live.watch)
+            await compose(redis, settings, live=live).run()
+            tasks.cancel_scope.cancel()
     finally:
         await redis.aclose()
 
