@@ -73,3 +73,11 @@ async def add_user(context: AdminContext, name: str, password: str, sections: tu
     await context.accounts.save_group(group)
     hashed = await context.passwords.hash(password)
     await context.accounts.save_user(new_user(name, hashed, (group.name,), must_change=must_change))
+
+
+async def signed_in_administrator(app: Quart, name: str = "root", password: str = "correct horse battery") -> Browser:
+    """A browser signed in as an administrator (every section) whose password is already their own."""
+    browser = Browser(app)
+    await add_user(browser.context, name, password, tuple(Section))
+    await browser.signin(name, password)
+    return browser

@@ -16,7 +16,7 @@ from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
 from admin.stats import Period, compute
-from admin.testing import Browser, add_user, cheap_hasher
+from admin.testing import Browser, add_user, cheap_hasher, signed_in_administrator
 from services.decider.state import AuditEvent, AuditKind, WindowFrame
 from shared.errors import FrameCheck
 from shared.keys import Keys
@@ -37,10 +37,7 @@ def app(settings: Settings, redis: Redis) -> Quart:
 
 @pytest.fixture
 async def admin(app: Quart) -> Browser:
-    browser = Browser(app)
-    await add_user(browser.context, "root", PASSWORD, tuple(Section))
-    await browser.signin("root", PASSWORD)
-    return browser
+    return await signed_in_administrator(app, password=PASSWORD)
 
 
 async def stored(redis: Redis, keys: Keys) -> dict[str, UiConfig]:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
-from admin.testing import Browser, add_user, cheap_hasher
+from admin.testing import Browser, add_user, cheap_hasher, signed_in_administrator
 from shared.keys import Keys
 from shared.live_config import ConfigStore, StoredConfig
 from shared.settings import Settings
@@ -28,10 +28,7 @@ def app(settings: Settings, redis: Redis) -> Quart:
 
 @pytest.fixture
 async def admin(app: Quart) -> Browser:
-    browser = Browser(app)
-    await add_user(browser.context, "root", PASSWORD, tuple(Section))
-    await browser.signin("root", PASSWORD)
-    return browser
+    return await signed_in_administrator(app, password=PASSWORD)
 
 
 def form_values(page: str) -> dict[str, str | list[str]]:

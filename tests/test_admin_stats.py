@@ -12,11 +12,10 @@ import pytest
 from redis.asyncio import Redis
 
 from admin import stats, streams
-from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
 from admin.streams import read_window
-from admin.testing import Browser, add_user, cheap_hasher
+from admin.testing import Browser, cheap_hasher, signed_in_administrator
 from admin.timing import ROUND_TRIP, TO_DECISION, TO_ESTIMATION, TOTAL, compute_times, percentile
 from shared.keys import Keys
 from shared.messages import (
@@ -38,10 +37,8 @@ DURATIONS_S = (4.0, 8.0, 12.0, 25.0, 100.0)  # p50 12, p95 25 + 0.8 * 75 = 85
 
 @pytest.fixture
 async def admin(settings: Settings, redis: Redis) -> Browser:
-    browser = Browser(create_app(settings, redis, AdminPolicy(password_hasher=cheap_hasher())))
-    await add_user(browser.context, "root", PASSWORD, tuple(Section))
-    await browser.signin("root", PASSWORD)
-    return browser
+    return await signed_in_administrator(create_app(settings, redis, AdminPolicy(password_hasher=cheap_hasher())),
+                                         password=PASSWORD)
 
 
 def estimation(session: str, n: int, received_ms: int, *, decode_ms: float | None = None) -> EstimationMessage:
