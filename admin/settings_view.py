@@ -80,7 +80,8 @@ def _apply(layers: list[StoredConfig]) -> Settings:
     try:
         return apply_layers(admin_context().settings, layers)
     except InvalidOverride as exc:
-        abort(409, f"The stored settings do not validate any more ({exc.errors}); fix them with `vigil config`.")
+        abort(409, f"The stored settings do not validate any more ({exc.errors}); "
+                   "remove them with `vigil config drop TAG`.")
 
 
 def _without(layer: StoredConfig, group: str) -> StoredConfig:

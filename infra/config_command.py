@@ -2,7 +2,8 @@
 
 ``show [--tag T]`` prints the tag's stored overrides and version, ``set TAG GROUP NAME=VALUE...``
 validates and stores a group's overrides (VALUE is JSON where it parses, else a string; no pair:
-back to the layer beneath), ``history`` prints the latest changes. Run it with the services'
+back to the layer beneath), ``history`` prints the latest changes, ``drop TAG`` deletes a tag's
+overrides without validating them (for a record that no longer loads). Run it with the services'
 ``VIGIL_*`` environment: values are validated on top of it.
 """
 
@@ -35,6 +36,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     put.add_argument("pairs", nargs="*", metavar="NAME=VALUE")
     put.add_argument("--actor", default="cli")
     actions.add_parser("history", help="the latest changes")
+    drop = actions.add_parser("drop", help="delete a tag's overrides, unvalidated (a record that no longer loads)")
+    drop.add_argument("tag")
+    drop.add_argument("--actor", default="cli")
 
 
 def _value(raw: str) -> JsonValue:
@@ -66,6 +70,9 @@ async def run(args: argparse.Namespace) -> int:
 async def _act(args: argparse.Namespace, store: ConfigStore, settings: Settings, redis: Redis) -> int:
     if args.action == "show":
         print((await store.load(args.tag)).model_dump_json(indent=2))
+    elif args.action == "drop":
+        await store.drop(args.tag, actor=args.actor)
+        print(f"{args.tag}: every override dropped; services use the layers beneath from their next frame")
     elif args.action == "history":
         for _, fields in await redis.xrevrange(store.keys.config_changes, count=20):
             try:

@@ -171,6 +171,18 @@ class ConfigStore:
         return stored
 
 
+    async def drop(self, tag: str, *, actor: str) -> None:
+        """Delete every override of ``tag`` without validating anything: the way out when a stored
+        record no longer validates (e.g. written by another version)."""
+        check_tag(tag)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.config, tag)
+            pipe.xadd(self.keys.config_changes, encode(ConfigChange(  # type: ignore[arg-type]
+                tag=tag, version=0, actor=actor, at=time.time(), group="*")), maxlen=CHANGES_MAXLEN, approximate=True)
+            await pipe.execute()
+        log.warning("config %s: every override dropped by %s", tag, actor)
+
+
 def _parse(tag: str, raw: bytes | str | None) -> StoredConfig:
     if raw is None:
         return StoredConfig(tag=tag)

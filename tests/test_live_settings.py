@@ -121,6 +121,11 @@ async def test_a_bad_stored_record_falls_back_to_the_environment(
     with caplog.at_level(logging.ERROR):
         assert await live.start() == settings
     assert "thresholds.yaw" in caplog.text
+    # The way out: drop the tag's record unvalidated; the change is announced like any other.
+    await ConfigStore(redis, keys).drop("default", actor="ops")
+    assert await redis.hget(keys.config, "default") is None  # type: ignore[misc]
+    [(_, fields)] = await redis.xrange(keys.config_changes)
+    assert (decode(ConfigChange, fields).group, decode(ConfigChange, fields).actor) == ("*", "ops")
 
 
 @pytest.fixture
@@ -201,3 +206,32 @@ async def test_the_video_builder_reads_codec_and_frames_limit_at_each_build(
         await compose(redis, base, name="live-builder", poll_s=0.05, live=live).run(drain=True)
     got = probe(base.video.storage / f"{session}.webm")
     assert (got.codec, got.frames) == ("vp9", 8)
+
+
+def test_the_config_command_sets_shows_refuses_and_drops(
+    redis_server: RedisServer, prefix: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from infra.cli import main
+
+    for name, value in {"VIGIL_ENV": "development", "VIGIL_REDIS__URL": redis_server.url,
+                        "VIGIL_REDIS__KEY_PREFIX": prefix}.items():
+        monkeypatch.setenv(name, value)
+
+    def vigil(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main(["config", *args])
+        out, err = capsys.readouterr()
+        return int(done.value.code or 0), out, err
+
+    assert vigil("set", "kiosk", "thresholds", "yaw=12", 'glasses=["no_glasses"]')[:2] == (
+        0, 'kiosk v1: {"yaw": 12, "glasses": ["no_glasses"]}\n')
+    code, _, err = vigil("set", "kiosk", "thresholds", "yaw=wide")
+    assert code == 1
+    assert "thresholds.yaw" in err
+    assert vigil("set", "kiosk", "redis", "key_prefix=x")[0] == 1  # restart-only group
+    code, out, _ = vigil("show", "--tag", "kiosk")
+    assert code == 0
+    assert StoredConfig.model_validate_json(out).overrides == {"thresholds": {"yaw": 12, "glasses": ["no_glasses"]}}
+    assert "kiosk v1 thresholds" in vigil("history")[1]
+    assert vigil("drop", "kiosk")[0] == 0
+    assert StoredConfig.model_validate_json(vigil("show", "--tag", "kiosk")[1]).version == 0
