@@ -14,6 +14,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:file-log:progress:{session}`` | stream of ``FileLogProgress``: one entry per frame image and per answer line the FileLogger has written (stage 5) | plugins service (FileLogger, after the file write) | the decider, by plain ``XREAD``, before deciding the session's next frame or publishing its final answer | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last entry |
 | ``P:decider:file-log-lapsed:{session}`` | string: the frame whose log was still missing when the decider's wait for the FileLogger lapsed (``file_logger.wait_ms``); later frames of the session no longer wait | decider | decider (any instance) | expires ``session.ttl_s`` |
 | ``P:estimator:reference:{session}`` | string: msgpack of the session's most frontal landmarks (468x2 float32) and pose, for parallax | estimator | estimator (any instance) | expires ``session.ttl_s`` |
+| ``P:estimator:track:{session}`` | string: msgpack of the session's last analysed frame number, the last two frames' landmarks (2x468x2 float32) and the last 8 landmark-jitter values, for the temporal deepfake cue (``services/estimator/temporal.py``) | estimator (every analysed frame) | estimator (any instance) | expires ``session.ttl_s`` |
 | ``P:plugin-events`` | stream of ``PluginEvent`` (e.g. virtual-camera evidence found) | plugins service | admin panel, statistics, operators | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
 | ``P:decider:state:{session}`` | string: msgpack ``SessionState`` (counters, aggregation window, marks, best-shot score) | decider | decider (any instance) | expires ``session.ttl_s`` after the last frame |
@@ -86,6 +87,9 @@ class Keys:
 
     def estimator_reference(self, session_id: str) -> str:
         return f"{self.prefix}:estimator:reference:{session_id}"
+
+    def estimator_track(self, session_id: str) -> str:
+        return f"{self.prefix}:estimator:track:{session_id}"
 
     @property
     def plugin_events(self) -> str:

@@ -9,7 +9,7 @@ AGS -> liveness / deepfake / image-modification evidence. Each stage is timed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 
 import numpy as np
@@ -24,6 +24,7 @@ from services.estimator.models.sface import SFaceModel
 from services.estimator.parallax import Reference, eye_centre_distance, homography_residual
 from services.estimator.pose import head_pose
 from services.estimator.quality import face_crop, image_quality
+from services.estimator.temporal import Track
 from services.estimator.timings import Timings, shared_stage
 from shared.messages import Face, FaceAnalysis, FrameMessage
 from shared.settings import Settings
@@ -46,7 +47,9 @@ class Item:
     face: Face
     timings: Timings
     reference: Reference | None = None
-    new_reference: Reference | None = None  # set when this frame is more frontal than the reference
+    # The session's memory to save after this frame: the reference (replaced when this frame is
+    # more frontal) with the updated temporal track.
+    new_reference: Reference | None = None
     analysis: FaceAnalysis | None = None
 
 
@@ -92,8 +95,10 @@ class FaceAnalyser:
                 iod = inter_ocular(landmarks)
                 result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
                               eyeglasses=glasses_state(item.image, landmarks))
-            with item.timings.stage("parallax"):
-                self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), result)
+            with item.timings.stage("parallax"):  # and the temporal track: both the session's geometry memory
+                track = self._advance_track(item, landmarks, iod)
+                self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), track,
+                               result)
             quality = result["image_quality"]
             overall = ags(quality, pose, iod, item.face.score)  # type: ignore[arg-type]
             result["ags"] = overall
@@ -102,19 +107,29 @@ class FaceAnalyser:
             if not below(overall, self.settings.thresholds.ags):
                 # Evidence is aggregated only over frames good enough to enter the decider's window:
                 # skip its cost (~25 ms) on the others.
-                evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks)
+                evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks, track.jitter())
                 for kind, estimator in self.models.evidences.items():
                     if kind == "image_modification" and not self._modification_due(item.frame.frame_no):
                         continue
                     with item.timings.stage(kind):
                         result[kind] = estimator.estimate(evidence_input)
 
-    def _parallax(self, item: Item, points: FloatArray, yaw: float, pitch: float, iod: float,
+    @staticmethod
+    def _advance_track(item: Item, landmarks: FloatArray, iod: float) -> Track:
+        frame_no = item.frame.frame_no
+        previous = item.reference.track if item.reference is not None else None
+        return (previous or Track(frame_no - 1)).advance(frame_no, landmarks[:, :2], iod)
+
+    def _parallax(self, item: Item, points: FloatArray, yaw: float, pitch: float, iod: float, track: Track,
                   result: dict[str, object]) -> None:
         reference = item.reference
-        current = Reference(points.astype(np.float32), yaw, pitch)
+        current = Reference(points.astype(np.float32), yaw, pitch, track)
         if reference is not None:
             result["parallax"] = round(homography_residual(reference.points, current.points, iod), 4)
             result["pose_change_deg"] = round(float(np.hypot(yaw - reference.yaw, pitch - reference.pitch)), 2)
+        # Saved after every analysed frame: the reference changes only for a more frontal frame, the
+        # track every time.
         if reference is None or current.frontality() < reference.frontality():
             item.new_reference = current
+        else:
+            item.new_reference = replace(reference, track=track)

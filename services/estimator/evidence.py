@@ -25,6 +25,9 @@ class EvidenceInput:
     face: Face  # the main face (box + 5 keypoints)
     encoded: bytes  # the frame exactly as received (JPEG/PNG bytes), for compression forensics
     landmarks: npt.NDArray[np.float32] | None = None  # (468, 3) image pixels, when computed
+    # The session's running landmark jitter in IODs (services/estimator/temporal.py); None before
+    # three analysed frames in a row.
+    temporal_jitter: float | None = None
 
 
 class EvidenceEstimator(Protocol):

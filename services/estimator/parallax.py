@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from redis.asyncio import Redis
 
+from services.estimator.temporal import Track
 from shared.keys import Keys
 
 FloatArray = npt.NDArray[np.float32]
@@ -36,6 +37,9 @@ class Reference:
     points: FloatArray  # (468, 2) image pixels of the session's most frontal frame so far
     yaw: float
     pitch: float
+    # The session's recent landmarks for the temporal deepfake cue: saved beside the reference
+    # (its own key) so the worker loads and saves one per-session memory.
+    track: Track | None = None
 
     def frontality(self) -> float:
         return abs(self.yaw) + abs(self.pitch)
@@ -82,13 +86,15 @@ class ReferenceStore:
     async def load(self, session_ids: list[str]) -> dict[str, Reference]:
         if not session_ids:
             return {}
-        values = await self.redis.mget([self.keys.estimator_reference(s) for s in session_ids])
+        keys = [self.keys.estimator_reference(s) for s in session_ids]
+        values = await self.redis.mget(keys + [self.keys.estimator_track(s) for s in session_ids])
         found = {}
-        for session_id, raw in zip(session_ids, values, strict=True):
+        for session_id, raw, track in zip(session_ids, values[:len(keys)], values[len(keys):], strict=True):
             if raw is not None:
                 data = msgpack.unpackb(raw)
                 points = np.frombuffer(data["points"], dtype=np.float32).reshape(-1, 2)
-                found[session_id] = Reference(points, float(data["yaw"]), float(data["pitch"]))
+                found[session_id] = Reference(points, float(data["yaw"]), float(data["pitch"]),
+                                              Track.unpack(track) if track is not None else None)
         return found
 
     async def save(self, references: dict[str, Reference]) -> None:
@@ -98,4 +104,6 @@ class ReferenceStore:
             for session_id, ref in references.items():
                 payload = {"points": ref.points.astype(np.float32).tobytes(), "yaw": ref.yaw, "pitch": ref.pitch}
                 pipe.set(self.keys.estimator_reference(session_id), msgpack.packb(payload), ex=self.ttl_s)
+                if ref.track is not None:
+                    pipe.set(self.keys.estimator_track(session_id), ref.track.pack(), ex=self.ttl_s)
             await pipe.execute()

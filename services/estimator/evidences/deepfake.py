@@ -30,8 +30,16 @@ It cannot see: reenactment that keeps the target's own face and re-renders the m
 share the codec's blur, whole-frame synthesis (no "outside" to compare with), and injected
 streams. Genuine frames are moved by make-up, beards, hair over the face, a blurred background
 and denoisers that treat the face differently from the rest. Without landmarks it returns the
-neutral 0.5 with cue ``no_landmarks`` = 0. Temporal cues (identity / landmark jitter across a
-session's frames) are not in this per-frame estimator.
+neutral 0.5 with cue ``no_landmarks`` = 0.
+
+Temporal: ``temporal_jitter``, the session's running landmark jitter (median of its last 8
+frames' second differences after similarity alignment, services/estimator/temporal.py), mapped
+``1 - (j - 0.02) / 0.04``, is reported among the cues but has weight 0: it is not in the score.
+Measured on the same media (docs/evidence.md): pair AUC 0.40 (FF++ Deepfakes, inverted), 0.62
+(FaceSwap), 0.49 (NeuralTextures), 0.72 (DFDC); it flagged 2 of the 3 DFDC fakes, but also a
+genuine webcam with motion blur and a hand over the face (a third of its frames under 0.5 once
+combined), which the blending cues never do. Identity change between frames (SFace) was no better
+(pair AUC 0.28-0.71) and costs a descriptor per frame; it is not computed.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ JAW = (454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150
 BROWS = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
 OUTLINE = JAW + BROWS
 FAR = 1.8  # the outer edge of the ring around the hull, as a scale about its centroid
+# Running landmark jitter (IODs, services/estimator/temporal.py) read as 1 (clean) and 0 (shaking).
+JITTER_CLEAN, JITTER_FAKE = 0.02, 0.06
 FloatArray = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 
@@ -65,6 +75,9 @@ class DeepfakeEvidence:
             return EvidenceScore(score=NEUTRAL, source=f"{SOURCE}:not-applicable", cues={"no_landmarks": 0.0})
         cues = cue_values(measure(item.image, item.face.box, item.landmarks))
         score = float(np.prod([1 - WEIGHTS[k] * (1 - v) for k, v in cues.items()]))
+        if item.temporal_jitter is not None:
+            # Reported, not combined (weight 0): see "temporal" in the module docstring.
+            cues["temporal_jitter"] = _unit(1 - (item.temporal_jitter - JITTER_CLEAN) / (JITTER_FAKE - JITTER_CLEAN))
         return EvidenceScore(score=round(score, 4), source=SOURCE, cues=cues)
 
 
