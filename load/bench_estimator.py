@@ -65,7 +65,7 @@ from shared.settings import Env, Settings
 # Every stage the worker and analyser time, in pipeline order (services/estimator/worker.py,
 # analysis.py; the evidence stages are named by their kind in main.build_evidences).
 STAGES = ("decode", "detect", "quality", "landmarks", "iris", "face_state", "parallax", "descriptor",
-          "liveness", "image_modification")
+          "liveness", "deepfake", "image_modification")
 WARM_UP_BATCHES = 2
 GOAL_MS = 30.0  # issue 3: the full analysis of one frame, without descriptor, on one core
 
