@@ -131,3 +131,17 @@ def _changed_tag(fields: dict[bytes, bytes]) -> str | None:
 
 def apply_log_level(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.logging.level)
+
+
+async def follow_log_level(live: LiveSettings) -> None:
+    """For a process that decides nothing per frame (the ingress): only its log level is live. It
+    must not stop the process from starting while Redis is away, so the first load is retried."""
+    live.on_own_change(apply_log_level)
+    while True:
+        try:
+            apply_log_level(await live.start())
+            break
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("live settings: Redis unavailable (%s); retrying", exc)
+            await anyio.sleep(RETRY_S)
+    await live.watch()

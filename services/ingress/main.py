@@ -10,6 +10,8 @@ from hypercorn.config import Config
 
 from services.ingress.app import create_app
 from shared.bus import connect
+from shared.keys import Keys
+from shared.live_settings import LiveSettings, follow_log_level
 from shared.logs import setup_logging
 from shared.settings import Settings, load_settings
 
@@ -26,15 +28,20 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def run(settings: Settings) -> None:
     redis = connect(settings)
+    # The ingress decides nothing itself (its frames carry its config tag); only its log level is live.
+    watcher = asyncio.create_task(follow_log_level(
+        LiveSettings(redis, Keys(settings.redis.key_prefix), settings, block_ms=settings.bus.block_ms)))
     try:
         await serve(create_app(settings, redis), hypercorn_config(settings))
     finally:
+        watcher.cancel()
         await redis.aclose()
 
 
 def main() -> None:
-    setup_logging()
-    asyncio.run(run(load_settings()))
+    settings = load_settings()
+    setup_logging(settings.logging.level)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":
