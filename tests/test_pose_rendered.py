@@ -4,8 +4,9 @@ rendered at known yaw / pitch / roll (tests/render_mesh.py), then through the se
 
 Measured (2026-12-02, texture cc0_portraits_interfaces/001.jpg, 75 renders, yaw and pitch in
 -30..30 by 15, roll -20/0/20): MAE yaw 3.6, pitch 4.6, roll 1.6 degrees; the error is mostly a
-compression of large angles (slope of estimated on true yaw 0.82, pitch 0.76, roll 0.95): the
-face mesh model's depth is flatter than the canonical mesh's (MODELS.md).
+compression of large angles (slope of estimated on true yaw 0.82, pitch 0.76, roll 0.95): on
+these renders the face mesh model's depth is flatter than the canonical mesh's; on real AFLW2000
+faces much less so (MODELS.md).
 """
 
 from __future__ import annotations
