@@ -14,8 +14,8 @@ as many threads (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``: they are read wh
 and, where the OS allows it, the process pinned to that many CPUs, so "1 thread" means one core
 for everything (Pillow, NumPy, OpenBLAS, onnxruntime); process CPU time per frame is reported
 next to the wall time, and the load average at the start (a busy machine shows in wall > CPU).
-Each runs with the descriptor off (``session.previous_face_similarity = None``: no SFace session
-is even built) and on.
+Each runs with the descriptor off (``session.previous_face_similarity = None``: the SFace session is
+built but never run) and on.
 
 Reported per configuration: p50 / p95 / mean ms per frame of each stage the worker times
 (``Timings.ms``; batched stages charge each frame its share of the batch), of their sum, and of
@@ -136,7 +136,7 @@ def settings_for(models_dir: Path, threads: int, descriptor: bool) -> Settings:
     return Settings(
         env=Env.DEVELOPMENT,
         estimator={"models_dir": models_dir, "device": "cpu", "intra_op_threads": threads},
-        # None: no consumer needs descriptors, so build_models builds no SFace session at all.
+        # None: the FaceMatcher is off, so no frame asks for a descriptor.
         session={"previous_face_similarity": 0.85 if descriptor else None},
     )
 

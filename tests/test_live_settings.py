@@ -235,3 +235,36 @@ def test_the_config_command_sets_shows_refuses_and_drops(
     assert "kiosk v1 thresholds" in vigil("history")[1]
     assert vigil("drop", "kiosk")[0] == 0
     assert StoredConfig.model_validate_json(vigil("show", "--tag", "kiosk")[1]).version == 0
+
+
+@pytest.mark.anyio
+@pytest.mark.slow
+async def test_turning_the_face_matcher_on_live_gives_descriptors(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, data_dir: Path,
+) -> None:
+    """The estimator starts with the FaceMatcher off (no descriptor on its frames); switched on in
+    the live settings, the next frames carry the descriptor it needs: no restart, no stuck session."""
+    from shared.messages import EstimationMessage
+
+    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path)  # previous_face_similarity null
+    try:
+        stack.start_all("ingress", "estimator", "decider")
+        keys = Keys(stack.prefix)
+        face = media.neutral_jpeg(data_dir)
+        await codes(stack.ws_url, face)
+        await ConfigStore(redis, keys).save(Settings(env=Env.DEVELOPMENT), DEFAULT_TAG, "session",
+                                            {"previous_face_similarity": 0.85}, expected_version=0, actor="test")
+        with anyio.fail_after(10):
+            while True:
+                await codes(stack.ws_url, face)
+                *_, (_, fields) = await redis.xrange(keys.estimations)
+                analysis = decode(EstimationMessage, fields).analysis
+                if analysis is not None and analysis.descriptor is not None:
+                    break
+                await anyio.sleep(0.05)
+        first = decode(EstimationMessage, (await redis.xrange(keys.estimations))[0][1]).analysis
+        assert first is not None
+        assert first.descriptor is None  # before the change: not computed
+        assert len(analysis.descriptor) == 128
+    finally:
+        stack.stop()

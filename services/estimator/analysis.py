@@ -36,7 +36,7 @@ class Models:
     mesh: FaceMeshModel
     iris: IrisModel
     canonical: FloatArray
-    sface: SFaceModel | None = None  # None: no consumer needs descriptors
+    sface: SFaceModel | None = None  # None: no descriptors at all (tests, benchmarks)
     evidences: Mapping[str, EvidenceEstimator] = field(default_factory=dict)  # liveness / deepfake / ...
 
 
@@ -51,6 +51,8 @@ class Item:
     # more frontal) with the updated temporal track.
     new_reference: Reference | None = None
     analysis: FaceAnalysis | None = None
+    # The frame's live settings enable the FaceMatcher: only then is the descriptor (~18 ms) computed.
+    descriptor_wanted: bool = False
 
 
 class FaceAnalyser:
@@ -83,10 +85,12 @@ class FaceAnalyser:
         with shared_stage([item.timings for item in items], "iris"):
             irises = self.models.iris.predict([(item.image, mesh.landmarks) for item, mesh in
                                                zip(items, meshes, strict=True)])
-        descriptors = None
-        if self.models.sface is not None:
-            with shared_stage([item.timings for item in items], "descriptor"):
-                descriptors = self.models.sface.predict([(item.image, item.face) for item in items])
+        descriptors: dict[int, FloatArray] = {}
+        wanted = [k for k, item in enumerate(items) if item.descriptor_wanted]
+        if self.models.sface is not None and wanted:
+            with shared_stage([items[k].timings for k in wanted], "descriptor"):
+                found = self.models.sface.predict([(items[k].image, items[k].face) for k in wanted])
+            descriptors = dict(zip(wanted, found, strict=True))
         for k, (item, mesh, iris, result) in enumerate(zip(items, meshes, irises, results, strict=True)):
             landmarks = mesh.landmarks
             with item.timings.stage("face_state"):
@@ -102,7 +106,7 @@ class FaceAnalyser:
             quality = result["image_quality"]
             overall = ags(quality, pose, iod, item.face.score)  # type: ignore[arg-type]
             result["ags"] = overall
-            if descriptors is not None:
+            if k in descriptors:
                 result["descriptor"] = tuple(round(float(v), 6) for v in descriptors[k])
             if not below(overall, self.settings.thresholds.ags):
                 # Evidence is aggregated only over frames good enough to enter the decider's window:

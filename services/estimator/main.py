@@ -45,8 +45,9 @@ def build_models(settings: Settings) -> Models:
 
     mesh = FaceMeshModel(*session("face_mesh"))
     iris = IrisModel(*session("iris"))
-    # The descriptor costs ~18 ms a face: only computed when the FaceMatcher will compare it.
-    sface = SFaceModel(*session("sface")) if settings.session.previous_face_similarity is not None else None
+    # Loaded even when the environment turns the FaceMatcher off, since the live settings may turn it on;
+    # the descriptor (~18 ms a face) is computed only for frames whose settings enable the FaceMatcher.
+    sface = SFaceModel(*session("sface"))
     for model in (mesh, iris, sface):
         if model is not None:
             model.warm_up()
