@@ -46,6 +46,8 @@ LIVE_GROUPS = (
 )
 FIXED_FIELDS: dict[str, frozenset[str]] = {
     "jwt": frozenset({"key", "key_file", "private_key_file"}),
+    # The detector drops faces below it inside the model wrapper, built once at start.
+    "thresholds": frozenset({"detection"}),
     # The video builder reads codec and frames_limit at each build; the rest shapes its Redis records.
     "video": frozenset({"storage", "task_hook", "lock_ms", "expires", "result_ttl", "session_timeout"}),
     # Third-party plugins are code: installing one is a deployment, not a form edit.

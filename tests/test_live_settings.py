@@ -46,6 +46,7 @@ def test_tag_layers_go_on_top_of_default_and_the_environment(settings: Settings)
     ({"redis": {"key_prefix": "other"}}, "redis"),  # not a live group
     ({"jwt": {"key": "k" * 40}}, "jwt.key"),  # secrets stay in the environment
     ({"plugins": {"extra": ["evil"]}}, "plugins.extra"),  # code is not loaded from a web form
+    ({"thresholds": {"detection": 0.9}}, "thresholds.detection"),  # the detector is built once at start
 ])
 def test_invalid_overrides_name_the_field(settings: Settings, overrides: dict[str, dict[str, object]],
                                           field: str) -> None:

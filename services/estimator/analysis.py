@@ -27,7 +27,7 @@ from services.estimator.quality import face_crop, image_quality
 from services.estimator.temporal import Track
 from services.estimator.timings import Timings, shared_stage
 from shared.messages import Face, FaceAnalysis, FrameMessage
-from shared.settings import Settings
+from shared.settings import Settings, ThresholdSettings
 from shared.thresholds import below
 
 
@@ -53,6 +53,8 @@ class Item:
     analysis: FaceAnalysis | None = None
     # The frame's live settings enable the FaceMatcher: only then is the descriptor (~18 ms) computed.
     descriptor_wanted: bool = False
+    # The frame's live thresholds, for the cost gates below (None: the analyser's own settings).
+    thresholds: ThresholdSettings | None = None
 
 
 class FaceAnalyser:
@@ -65,7 +67,7 @@ class FaceAnalyser:
         for index, item in enumerate(items):
             with item.timings.stage("quality"):
                 results[index] = {"image_quality": image_quality(face_crop(item.image, item.face.box), self.xp)}
-            if self._worth_landmarks(item.face):
+            if self._worth_landmarks(item):
                 deep.append(index)
         if deep:
             self._landmark_stages([items[i] for i in deep], [results[i] for i in deep])
@@ -75,8 +77,11 @@ class FaceAnalyser:
         """Frames 1, 1 + N, 1 + 2N, ... of a session (the decider averages the measured ones)."""
         return (frame_no - 1) % self.settings.estimator.image_modification_every == 0
 
-    def _worth_landmarks(self, face: Face) -> bool:
-        minimum = self.settings.thresholds.face_width
+    def _thresholds(self, item: Item) -> ThresholdSettings:
+        return item.thresholds or self.settings.thresholds
+
+    def _worth_landmarks(self, item: Item) -> bool:
+        face, minimum = item.face, self._thresholds(item).face_width
         return minimum is None or face.box.width >= minimum / 2
 
     def _landmark_stages(self, items: list[Item], results: list[dict[str, object]]) -> None:
@@ -108,7 +113,7 @@ class FaceAnalyser:
             result["ags"] = overall
             if k in descriptors:
                 result["descriptor"] = tuple(round(float(v), 6) for v in descriptors[k])
-            if not below(overall, self.settings.thresholds.ags):
+            if not below(overall, self._thresholds(item).ags):
                 # Evidence is aggregated only over frames good enough to enter the decider's window:
                 # skip its cost (~25 ms) on the others.
                 evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks, track.jitter())

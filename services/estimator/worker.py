@@ -78,7 +78,8 @@ class EstimatorWorker:
         if selection.index is not None:
             # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
             item = Item(frame, image, faces[selection.index], timings, references.get(frame.session_id),
-                        descriptor_wanted=settings.session.previous_face_similarity is not None)
+                        descriptor_wanted=settings.session.previous_face_similarity is not None,
+                        thresholds=settings.thresholds)
         return Detected(frame, timings, faces=faces, main=selection.index, width=width, height=height, item=item)
 
 
