@@ -24,6 +24,7 @@ from infra.redis_server import RedisServer
 from services.plugins.builtins import jpeg_traits
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
 from services.plugins.memory import RedisMemory
+from shared.jpeg_tables import STD_LUMINANCE, ijg_table
 from shared.keys import Keys
 from shared.lpproto import Command
 from shared.messages import ClientInfo, EstimationMessage, ImageType, PluginEvent, decode
@@ -191,7 +192,7 @@ def test_user_agents() -> None:
     assert not jpeg_traits.webkit_only(chromium)
     assert not jpeg_traits.webkit_only(firefox)
     assert not jpeg_traits.webkit_only(None)
-    assert np.array_equal(jpeg_traits.ijg_table(jpeg_traits.STD_LUMINANCE, 50), jpeg_traits.STD_LUMINANCE)
+    assert np.array_equal(ijg_table(STD_LUMINANCE, 50), STD_LUMINANCE)
 
 
 @pytest.mark.anyio

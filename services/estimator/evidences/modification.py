@@ -39,18 +39,15 @@ import numpy.typing as npt
 from PIL import Image
 
 from services.estimator.evidence import EvidenceInput
+from shared.jpeg_tables import QUALITIES, STD_LUMINANCE, ijg_table
 from shared.messages import EvidenceScore, Rect
 
 SOURCE = "heuristic:jpeg-forensics"
 NEUTRAL = 0.5
 WEIGHTS = {"ghost_consistency": 0.9, "double_compression": 0.35, "ela": 0.2}
 BLOCK = 8
-# The IJG base luminance table; its sum scaled by quality identifies a file's own quality.
-_BASE = np.array([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-                  14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-                  49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
-_SUMS = {q: int(np.clip((_BASE * (5000 // q if q < 50 else 200 - 2 * q) + 50) // 100, 1, 255).sum())
-         for q in range(1, 101)}
+# A file's own quality: the IJG quality whose scaled luminance table has the same sum.
+_SUMS = {q: sum(ijg_table(STD_LUMINANCE, q)) for q in QUALITIES}
 # EXIF orientation -> the numpy op PIL's exif_transpose applies (checked against Image.transpose).
 _UPRIGHT = {2: lambda m: m[:, ::-1], 3: lambda m: m[::-1, ::-1], 4: lambda m: m[::-1], 5: lambda m: m.T,
             6: lambda m: np.rot90(m, -1), 7: lambda m: m[::-1, ::-1].T, 8: lambda m: np.rot90(m, 1)}
@@ -129,8 +126,7 @@ def _same(blocks: Blocks) -> Blocks:
 
 def _tables(qualities: list[int]) -> npt.NDArray[np.float32]:
     """libjpeg's luminance tables at these qualities (jpeg_set_quality, baseline), (Q, 8, 8)."""
-    scales = np.array([5000 // q if q < 50 else 200 - 2 * q for q in qualities])[:, None]
-    tables: npt.NDArray[np.float32] = np.clip((_BASE[None, :] * scales + 50) // 100, 1, 255).astype(np.float32)
+    tables = np.array([ijg_table(STD_LUMINANCE, q) for q in qualities], dtype=np.float32)
     return tables.reshape(-1, 8, 8)
 
 

@@ -15,16 +15,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-# Annex K tables in natural (row-major) order, as libjpeg's jcparam.c holds them.
-STD_LUMINANCE = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-)
-STD_CHROMINANCE = (
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99, *(99,) * 32,
-)
+from shared.jpeg_tables import QUALITIES, STD_CHROMINANCE, STD_LUMINANCE, ijg_table
+
 # Position in natural order of the k-th coefficient of a DQT segment (stored in zigzag order).
 ZIGZAG = (
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
@@ -104,13 +96,7 @@ def _read_tables(body: bytes, tables: dict[int, tuple[int, ...]]) -> bool:
     return True
 
 
-def ijg_table(standard: tuple[int, ...], quality: int) -> tuple[int, ...]:
-    """libjpeg's jpeg_set_quality: the standard table scaled for ``quality`` (baseline, 1..255)."""
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return tuple(min(255, max(1, (value * scale + 50) // 100)) for value in standard)
-
-
-IJG_TABLES = {q: (ijg_table(STD_LUMINANCE, q), ijg_table(STD_CHROMINANCE, q)) for q in range(1, 101)}
+IJG_TABLES = {q: (ijg_table(STD_LUMINANCE, q), ijg_table(STD_CHROMINANCE, q)) for q in QUALITIES}
 
 
 def ijg_quality(structure: JpegStructure) -> int | None:
