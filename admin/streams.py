@@ -12,17 +12,12 @@ from typing import Generic, TypeVar
 
 from redis.asyncio import Redis
 
+from shared.bus import stream_id, text
 from shared.errors import MessageDecodeError
 from shared.messages import Message, decode
 
 M = TypeVar("M", bound=Message)
 PAGE = 500  # entries per XREVRANGE call: bounds the memory of one round trip (estimations carry images)
-
-
-def entry_ms(entry_id: bytes | str) -> int:
-    """The time part of a stream entry id (the Redis server's clock when it was added), in ms."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    return int(text.partition("-")[0])
 
 
 @dataclass(frozen=True)
@@ -58,13 +53,14 @@ async def read_window(redis: Redis, stream: str, kind: type[M], since: float, li
         batch = await redis.xrevrange(stream, max=upper, min=lower, count=want)
         for entry_id, fields in batch[: limit - read]:
             try:
-                found.append((entry_ms(entry_id), decode(kind, fields)))
+                # The id's time part: when the Redis server added the entry, in ms.
+                found.append((stream_id(entry_id)[0], decode(kind, fields)))
             except MessageDecodeError:
                 skipped += 1
         read += len(batch)
         if read > limit or len(batch) < want:
             break
         last = batch[-1][0]
-        upper = f"({last.decode() if isinstance(last, bytes) else last}"  # exclusive: go on below it
+        upper = f"({text(last)}"  # exclusive: go on below it
     found.reverse()
     return Window(tuple(found), skipped, truncated=read > limit)

@@ -17,6 +17,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from shared.messages import EstimationMessage, ReplyMessage, SessionEvent
 
 # The estimator's order of work; a stage not listed (a new one) follows, by name.
@@ -31,14 +33,10 @@ DURATION_BUCKETS = ((0, 5, "<5 s"), (5, 10, "5-10 s"), (10, 20, "10-20 s"), (20,
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0-1) by linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    if not ordered:
+    """The ``q`` quantile (0-1), numpy's default (linear) rule; an error for no values."""
+    if not values:
         raise ValueError("percentile of no values")
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return float(np.percentile(values, q * 100))
 
 
 @dataclass(frozen=True)
