@@ -52,9 +52,24 @@ def answered_frames(folder: Path) -> list[int]:
     return [json.loads(line)["frame"] for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-async def timed_frame(client: LPClient, image: bytes, out: list[tuple[Reply, float]]) -> None:
-    reply = await client.frame(image)
-    out.append((reply, time.monotonic()))
+async def answer_held_by_stalled_logger(client: LPClient, image: bytes, logger: int, why: str) -> Reply:
+    """Send ``image`` while the logger is stopped: no answer may come until it is let go (``why``
+    says what that would mean); the answer must come after."""
+    replies: list[tuple[Reply, float]] = []
+
+    async def send() -> None:
+        reply = await client.frame(image)
+        replies.append((reply, time.monotonic()))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(send)
+        await anyio.sleep(STALL_S)
+        assert replies == [], why
+        resumed = time.monotonic()
+        os.kill(logger, signal.SIGCONT)
+    (reply, answered_at), = replies
+    assert answered_at > resumed
+    return reply
 
 
 @pytest.mark.anyio
@@ -72,18 +87,11 @@ async def test_a_stalled_logger_holds_the_next_frame_and_the_final_answer(stalle
             with anyio.fail_after(10):
                 first = await client.frame(no_face)  # nothing precedes it: decided at once
             assert first.command is Command.STATS
-            replies: list[tuple[Reply, float]] = []
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(timed_frame, client, face, replies)
-                await anyio.sleep(STALL_S)
-                assert replies == [], "frame 2 was decided before frame 1's log was written"
-                resumed = time.monotonic()
-                os.kill(logger, signal.SIGCONT)
-            (second, answered_at), = replies
+            second = await answer_held_by_stalled_logger(client, face, logger,
+                                                         "frame 2 was decided before frame 1's log was written")
             # Frame 2 passes and ends the session; when the client learns it, frame 1's image and
             # answer and frame 2's image are on disk.
             assert second.command is Command.SUCCESS
-            assert answered_at > resumed
             assert (folder / "00001.jpg").read_bytes() == no_face
             assert (folder / "00002.jpg").read_bytes() == face
             assert answered_frames(folder)[:1] == [1]
@@ -93,16 +101,9 @@ async def test_a_stalled_logger_holds_the_next_frame_and_the_final_answer(stalle
         async with LPClient(stalled_stack.ws_url) as client:
             await client.connect()
             folder = sessions / str(client.session_id)
-            replies = []
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(timed_frame, client, face, replies)
-                await anyio.sleep(STALL_S)
-                assert replies == [], "the final answer was published before the session's frame was written"
-                resumed = time.monotonic()
-                os.kill(logger, signal.SIGCONT)
-            (only, answered_at), = replies
+            only = await answer_held_by_stalled_logger(
+                client, face, logger, "the final answer was published before the session's frame was written")
             assert only.command is Command.SUCCESS
-            assert answered_at > resumed
             assert (folder / "00001.jpg").read_bytes() == face
     finally:
         os.kill(logger, signal.SIGCONT)
