@@ -57,11 +57,14 @@ async def _wait(redis: Redis, keys: Keys, settings: Settings, session_id: str, n
     options = settings.file_logger
     if not options.is_enabled or options.wait_ms == 0:
         return True
-    if await redis.exists(keys.file_log_lapsed(session_id)):
-        return False  # lapsed earlier in this session: do not make every frame pay the wait again
     stream = keys.file_log_progress(session_id)
     deadline = time.monotonic() + options.wait_ms / 1000
-    recent = await redis.xrevrange(stream, count=LOOK_BACK)
+    async with redis.pipeline(transaction=False) as pipe:  # one round trip on the usual, settled path
+        pipe.exists(keys.file_log_lapsed(session_id))
+        pipe.xrevrange(stream, count=LOOK_BACK)
+        lapsed, recent = await pipe.execute()
+    if lapsed:
+        return False  # lapsed earlier in this session: do not make every frame pay the wait again
     missing = needed - _parts(recent)
     if missing and len(recent) == LOOK_BACK:
         missing -= _parts(await redis.xrevrange(stream))
