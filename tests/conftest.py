@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from redis.asyncio import Redis
@@ -13,6 +14,10 @@ from redis.asyncio import Redis
 from infra.redis_server import RedisServer
 from shared.keys import Keys
 from shared.settings import Env, RedisSettings, Settings
+
+if TYPE_CHECKING:
+    from services.estimator.analysis import FaceAnalyser
+    from services.estimator.models.yunet import YuNetDetector
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("VIGIL_TEST_DATA", ROOT.parent / "shared" / "data"))
@@ -67,3 +72,23 @@ def data_dir() -> Path:
             pytest.fail(f"test media folder {DATA} is missing in CI")
         pytest.skip(f"test media folder {DATA} is absent (set VIGIL_TEST_DATA)")
     return DATA
+
+
+# The estimator's models, built once per test session for the tests that run them in-process
+# (imported here, not at the top, so tests that never touch a model never load onnxruntime).
+ESTIMATOR = Settings(env=Env.DEVELOPMENT, session={"previous_face_similarity": None},
+                     estimator={"models_dir": ROOT / "var" / "models"})
+
+
+@pytest.fixture(scope="session")
+def detector() -> YuNetDetector:
+    from services.estimator.main import build_detector
+
+    return build_detector(ESTIMATOR)
+
+
+@pytest.fixture(scope="session")
+def analyser() -> FaceAnalyser:
+    from services.estimator.main import build_analyser
+
+    return build_analyser(ESTIMATOR)

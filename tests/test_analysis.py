@@ -15,7 +15,6 @@ from PIL import Image, ImageOps
 from infra.client import LPClient
 from infra.redis_server import RedisServer
 from services.estimator.analysis import FaceAnalyser, Item
-from services.estimator.main import build_analyser, build_detector
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.parallax import eye_centre_distance, homography_residual
 from services.estimator.timings import Timings
@@ -25,16 +24,6 @@ from tests import media
 from tests.stack import Stack
 
 SETTINGS = Settings(env=Env.DEVELOPMENT, session={"previous_face_similarity": None})
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(SETTINGS)
-
-
-@pytest.fixture(scope="module")
-def analyser() -> FaceAnalyser:
-    return build_analyser(SETTINGS)
 
 
 def analyse(detector: YuNetDetector, analyser: FaceAnalyser, image: Image.Image,

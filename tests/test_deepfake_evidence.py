@@ -13,21 +13,14 @@ import pytest
 from load.eval_evidence import build_mesh, deepfake_scores
 from services.estimator.evidence import EvidenceInput
 from services.estimator.evidences.deepfake import NEUTRAL, SOURCE, DeepfakeEvidence, cue_values
-from services.estimator.main import build_detector
 from services.estimator.models.face_mesh import FaceMeshModel
 from services.estimator.models.yunet import YuNetDetector
 from shared.messages import EvidenceScore, Face, Rect
-from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "var" / "models"
 DF = "deepfake_polimi_icpr2020dfdc/"
 FRAMES = 12
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(Settings(env="development", estimator={"models_dir": MODELS}))
 
 
 @pytest.fixture(scope="module")

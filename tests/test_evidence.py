@@ -19,19 +19,12 @@ from services.estimator.evidence import EvidenceInput
 from services.estimator.evidences.modification import ImageModificationEvidence
 from services.estimator.evidences.onnx_slot import OnnxEvidence
 from services.estimator.evidences.recapture import RecaptureEvidence
-from services.estimator.main import build_detector
 from services.estimator.models.yunet import YuNetDetector
 from shared.errors import ModelError
 from shared.messages import Face, Rect
-from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDE = 16
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(Settings(env="development", estimator={"models_dir": ROOT / "var" / "models"}))
 
 
 def tiny_model(path: Path) -> Path:

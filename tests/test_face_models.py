@@ -23,7 +23,6 @@ from infra.prepare_models import (
     prepare,
     sha256_of,
 )
-from services.estimator.main import build_detector
 from services.estimator.manifest import MANIFEST, ModelSpec, load_spec
 from services.estimator.model import RGBImage
 from services.estimator.models.canonical_mesh import CanonicalMesh
@@ -34,7 +33,6 @@ from services.estimator.models.yunet import YuNetDetector
 from services.estimator.runtime import open_session
 from shared.errors import ModelError
 from shared.messages import Face
-from shared.settings import Settings
 
 MODELS = Path(__file__).resolve().parent.parent / "var" / "models"
 CACHE = MODELS.parent / "cache"
@@ -47,11 +45,6 @@ CLOSED_OPEN = [("derived_frames/repeating_selfie_f180.jpg", "derived_frames/repe
 IDENTITIES = {"img11": "jolie", "img2": "jolie", "img4": "jolie", "img5": "jolie", "img12": "aniston",
               "img3": "aniston", "img18": "musk", "img19": "musk", "img24": "pichai", "img25": "pichai"}
 RIGHT_EYE, LEFT_EYE = (33, 133), (362, 263)  # mesh corners: the subject's right eye is image left
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(Settings(env="development", estimator={"models_dir": MODELS}))
 
 
 @pytest.fixture(scope="module")

@@ -21,29 +21,15 @@ import pytest
 from PIL import Image
 
 from services.estimator.analysis import FaceAnalyser, Item
-from services.estimator.main import build_analyser, build_detector
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.pose import head_pose
 from services.estimator.timings import Timings
 from shared.messages import FrameMessage, HeadPose, ImageType
-from shared.settings import Env, Settings
 from tests import media
 from tests.render_mesh import Camera, canonical_triangles, render, rotation_from_angles
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = Settings(env=Env.DEVELOPMENT, session={"previous_face_similarity": None},
-                    estimator={"models_dir": ROOT / "var" / "models"})
 GRID = list(itertools.product([-30, -15, 0, 15, 30], [-30, -15, 0, 15, 30], [-20, 0, 20]))
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(SETTINGS)
-
-
-@pytest.fixture(scope="module")
-def analyser() -> FaceAnalyser:
-    return build_analyser(SETTINGS)
 
 
 def pose_of(detector: YuNetDetector, analyser: FaceAnalyser, image: Image.Image) -> HeadPose:

@@ -15,7 +15,6 @@ from shared.errors import FrameCheck
 from shared.messages import ImageQuality
 from shared.settings import ThresholdSettings
 from tests import media
-from tests.test_yunet import detector  # noqa: F401 - the module-scoped fixture
 
 LIMITS = ThresholdSettings()
 
@@ -32,7 +31,7 @@ def portrait(data_dir: Path) -> Image.Image:
     return media.photo(data_dir, media.OTHER_FACE)
 
 
-def test_good_portraits_pass_every_quality_check(detector: YuNetDetector, data_dir: Path) -> None:  # noqa: F811
+def test_good_portraits_pass_every_quality_check(detector: YuNetDetector, data_dir: Path) -> None:
     for name in (media.FACE_PHOTO, media.OTHER_FACE):
         assert quality_failures(quality(detector, media.photo(data_dir, name)), LIMITS) == [], name
 
@@ -46,18 +45,18 @@ def test_good_portraits_pass_every_quality_check(detector: YuNetDetector, data_d
     ],
 )
 def test_degraded_copy_sets_its_flag(
-    detector: YuNetDetector, portrait: Image.Image, degrade: object, code: FrameCheck,  # noqa: F811
+    detector: YuNetDetector, portrait: Image.Image, degrade: object, code: FrameCheck,
 ) -> None:
     assert callable(degrade)
     assert code in quality_failures(quality(detector, degrade(portrait)), LIMITS)
 
 
-def test_darkening_alone_is_not_read_as_blur(detector: YuNetDetector, portrait: Image.Image) -> None:  # noqa: F811
+def test_darkening_alone_is_not_read_as_blur(detector: YuNetDetector, portrait: Image.Image) -> None:
     dark = quality(detector, ImageEnhance.Brightness(portrait).enhance(0.3))
     assert dark.blur > 0.9
 
 
-def test_real_motion_blur_and_side_light(detector: YuNetDetector, data_dir: Path) -> None:  # noqa: F811
+def test_real_motion_blur_and_side_light(detector: YuNetDetector, data_dir: Path) -> None:
     blurred = quality(detector, media.photo(data_dir, "derived_frames/zubair_real_f057.jpg"))
     sharp = quality(detector, media.photo(data_dir, "derived_frames/zubair_real_f015.jpg"))
     # Motion blur lowers the score; like a soft genuine camera it still passes (lenient on purpose).
@@ -69,6 +68,6 @@ def test_real_motion_blur_and_side_light(detector: YuNetDetector, data_dir: Path
     assert FrameCheck.UNEVEN_ILLUMINATION not in quality_failures(frontal, LIMITS)
 
 
-def test_disabled_threshold_disables_its_check(detector: YuNetDetector, portrait: Image.Image) -> None:  # noqa: F811
+def test_disabled_threshold_disables_its_check(detector: YuNetDetector, portrait: Image.Image) -> None:
     dark = quality(detector, ImageEnhance.Brightness(portrait).enhance(0.3))
     assert FrameCheck.DARK not in quality_failures(dark, ThresholdSettings(dark=None))

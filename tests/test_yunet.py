@@ -10,18 +10,11 @@ import numpy as np
 import pytest
 
 from services.estimator.decode import decode_rgb
-from services.estimator.main import build_detector
 from services.estimator.manifest import MANIFEST, load_spec
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.runtime import open_session
 from shared.errors import ImageError, ModelError
-from shared.settings import Settings
 from tests import media
-
-
-@pytest.fixture(scope="module")
-def detector() -> YuNetDetector:
-    return build_detector(Settings(env="development", estimator={"models_dir": media_root() / "var" / "models"}))
 
 
 def media_root() -> Path:
