@@ -61,6 +61,11 @@ class FrameCheck(IntEnum):
     ACTION_MOUTH_OPEN = 96
     ACTION_TIMED_OUT = 97
     SESSION_MARKED_FAKE = 99
+    # Screen-light challenge (LightChallenge)
+    LIGHT_HOLD_STILL = 100  # the screen shows the colours: hold still and look at it
+    LIGHT_TOO_WEAK = 101  # too little reflection (bright room, dim screen): a fresh sequence follows
+    LIGHT_FAILED = 102  # the reflection did not match the colours shown: the session ends
+    LIGHT_REQUIRED = 103  # the light check was declined or not shown while the operator requires it
 
 
 class SystemCode(IntEnum):

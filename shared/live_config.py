@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TAG = "default"
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 LIVE_GROUPS = (
-    "session", "roi", "thresholds", "active_liveness", "virtual_camera_checker", "decider", "plugins", "jwt",
-    "video", "logging",
+    "session", "roi", "thresholds", "active_liveness", "light_challenge", "virtual_camera_checker", "decider",
+    "plugins", "jwt", "video", "logging",
 )
 FIXED_FIELDS: dict[str, frozenset[str]] = {
     "jwt": frozenset({"key", "key_file", "private_key_file"}),
@@ -52,6 +52,8 @@ FIXED_FIELDS: dict[str, frozenset[str]] = {
     "video": frozenset({"storage", "task_hook", "lock_ms", "expires", "result_ttl", "session_timeout"}),
     # Third-party plugins are code: installing one is a deployment, not a form edit.
     "plugins": frozenset({"extra"}),
+    # Where personal data (recorded frames) lands is a deployment decision.
+    "light_challenge": frozenset({"recordings_path"}),
 }
 CHANGES_MAXLEN = 1000
 

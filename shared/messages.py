@@ -15,6 +15,7 @@ import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import FrameCheck, MessageDecodeError, SystemCode
+from shared.light import LightPattern
 
 ENTRY_FIELD = b"m"
 
@@ -114,6 +115,24 @@ class EvidenceScore(Model):
     cues: dict[str, float] = Field(default_factory=dict)
 
 
+RGB = tuple[float, float, float]
+
+
+class LightSample(Model):
+    """The screen-light response measured on one frame (services/estimator/light.py): mean linear
+    RGB in [0, 1] of skin regions chosen by the face mesh's normals, of a background band beside
+    the face, and of the corneal highlights. "left"/"right" are the person's own sides (the side the
+    left/right half of their screen lights), whatever the frame's mirroring."""
+
+    face: RGB
+    left: RGB
+    right: RGB
+    top: RGB  # forehead
+    bottom: RGB  # lower cheeks and chin
+    background: RGB | None = None  # None: the face fills the frame
+    cornea: RGB | None = None  # None: eyes too small to read a highlight
+
+
 class FaceAnalysis(Model):
     """Everything the estimator measured on the main face; fields are None where not computed."""
 
@@ -134,6 +153,8 @@ class FaceAnalysis(Model):
     liveness: EvidenceScore | None = None
     deepfake: EvidenceScore | None = None
     image_modification: EvidenceScore | None = None
+    # Only while the frame's live settings enable the light challenge.
+    light: LightSample | None = None
 
 
 class ImageQualityReport(Model):
@@ -175,6 +196,24 @@ class ChallengeProgress(Model):
     total: int
 
 
+class LightInstruction(Model):
+    """The light step the page must paint now (docs/protocol.md, ``lightChallenge``)."""
+
+    step: int = Field(ge=0)  # 0: the white baseline; 1..total: the challenge
+    total: int = Field(ge=1)
+    pattern: LightPattern
+    colors: tuple[str, ...] = Field(min_length=1, max_length=2)
+    duration_ms: int = Field(alias="durationMs")
+    declinable: bool = False
+
+
+class Defence(StrEnum):
+    """The active defences a session passed, as the JWT's ``defences`` claim lists them."""
+
+    ACTIONS = "actions"  # random head / eye / mouth actions (ActiveLiveness)
+    LIGHT = "light"  # the screen-light reflection (LightChallenge)
+
+
 class Estimations(Model):
     """What a STATS reply or the JWT reports of a frame (field names as the baseline's JWT)."""
 
@@ -192,11 +231,18 @@ class Estimations(Model):
     image_modification: ScoreReport | None = Field(default=None, alias="imageModification")
     # Active liveness progress (k of n), shown in every mode so the page can display it.
     active_liveness: ChallengeProgress | None = Field(default=None, alias="activeLiveness")
+    # While the light challenge runs: what the page paints now (shown in every mode).
+    light_challenge: LightInstruction | None = Field(default=None, alias="lightChallenge")
 
 
 class Message(Model):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
+
+
+class LightSupport(StrEnum):
+    SHOWN = "1"  # the page paints light steps
+    DECLINED = "declined"  # the person declined the light check (the no-light path)
 
 
 class ClientInfo(Model):
@@ -209,6 +255,11 @@ class ClientInfo(Model):
     user_agent: str | None = None
     # Selfie mode pages may send mirrored frames: the estimator then flips yaw and roll back.
     mirrored: bool = False
+    # The light challenge (docs/protocol.md): the page's ``light`` header (LightSupport), the step on
+    # screen when this frame was captured and when the page painted it (performance.now() ms).
+    light: LightSupport | None = None
+    light_step: int | None = None
+    light_painted_ms: float | None = None
 
 
 class FrameMessage(Message):
@@ -324,6 +375,10 @@ class PluginResult(Message):
     # Active challenges: (done, total), for the page's progress display.
     progress: tuple[int, int] | None = None
     details: dict[str, float] = Field(default_factory=dict)
+    # The light step the page must paint now (LightChallenge), carried to the reply by the decider.
+    light: LightInstruction | None = None
+    # Set on PASS when the plugin is an active defence that the session passed (the JWT lists them).
+    defence: Defence | None = None
 
 
 class LoggedPart(StrEnum):

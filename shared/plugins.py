@@ -8,6 +8,7 @@ from shared.settings import Settings
 FACE_MATCHER = "face_matcher"
 ACTIVE_LIVENESS = "active_liveness"
 VIRTUAL_CAMERA_CHECKER = "virtual_camera_checker"
+LIGHT_CHALLENGE = "light_challenge"
 
 
 def enabled_plugins(settings: Settings) -> tuple[str, ...]:
@@ -16,6 +17,8 @@ def enabled_plugins(settings: Settings) -> tuple[str, ...]:
         names.append(FACE_MATCHER)
     if settings.active_liveness.is_enabled:
         names.append(ACTIVE_LIVENESS)
+    if settings.light_challenge.is_enabled:
+        names.append(LIGHT_CHALLENGE)
     if settings.virtual_camera_checker.is_enabled:
         names.append(VIRTUAL_CAMERA_CHECKER)
     return (*names, *settings.plugins.extra)

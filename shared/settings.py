@@ -182,6 +182,57 @@ class ActiveLivenessSettings(Group):
         return self
 
 
+class LightChallengeSettings(Group):
+    """The screen-light challenge (docs/plugins.md, "LightChallenge"). Thresholds are provisional:
+    set from a SIMULATED evaluation (docs/evaluation.md) until real recordings calibrate them."""
+
+    is_enabled: bool = True
+    # The person may decline the light (photosensitivity) and take the actions-only path; a client
+    # that cannot show the light (no ``light`` header) is on that path too. False: light is
+    # required, and such sessions end with code 103.
+    allow_decline: bool = True
+    min_steps: int = Field(6, ge=3, le=20)
+    max_steps: int = Field(10, ge=3, le=20)
+    min_step_ms: int = Field(250, ge=250)  # 4 steps a second at most; shared/light.py keeps <= 3 changes
+    max_step_ms: int = Field(500, ge=250, le=2000)
+    # The white screen before the first step: the camera's exposure settles, the baseline is read.
+    baseline_ms: int = Field(800, ge=300, le=3000)
+    split_share: float = Field(0.5, ge=0, le=1)  # share of split (left/right, top/bottom) steps
+    # Frames of lag allowed between a step's display and its response. The page captures a frame
+    # taken after the paint, so a real camera answers in the very next frame; an injected stream
+    # re-rendered elsewhere answers later.
+    max_lag_frames: int = Field(0, ge=0, le=5)
+    # Seconds from sending a step to receiving the frame that shows it, at most (network + camera).
+    max_response_s: float = Field(1.5, gt=0)
+    # Below this relative chromatic response the room is too bright (or the screen too dim) to judge:
+    # a prompt and a fresh sequence, not an attack.
+    min_response: float = Field(0.02, ge=0)
+    # Cosine between observed and expected colour changes over the steps.
+    min_colour_match: float = Field(0.6, ge=-1, le=1)
+    # Cosine between the observed and expected left/right and top/bottom differences on split steps.
+    min_spatial_match: float = Field(0.3, ge=-1, le=1)
+    # ... and their size as a share of what the face's whole response predicts (1: as large as a
+    # face lit by a screen half at 65/35); a flat print or a re-rendered face is lit almost evenly.
+    min_spatial_share: float = Field(0.3, ge=0)
+    # Background response over face response at most: a whole-frame tint (a screen filmed while the
+    # flash lights it) answers as strongly beside the face as on it.
+    max_background_ratio: float = Field(0.6, gt=0)
+    # Frames turned away more than this from the baseline pose are not used for the light.
+    max_pose_change_deg: float = Field(12.0, gt=0)
+    # Fresh sequences after a too-weak (or unmeasurable) response, then the no-light path or 103.
+    max_retries: int = Field(2, ge=0)
+    # Keep each session's light steps, timings and frames under recordings_path for calibration
+    # (``vigil eval light --from-recordings``). Frames are personal data: off unless calibrating.
+    record: bool = False
+    recordings_path: Path = Path("var/light-recordings")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Self:
+        if self.min_steps > self.max_steps or self.min_step_ms > self.max_step_ms:
+            raise ValueError("light_challenge: min_steps/min_step_ms must not exceed max_steps/max_step_ms")
+        return self
+
+
 class VirtualCameraCheckerSettings(Group):
     is_enabled: bool = True
     # Detections are always logged and reported; with this they also fail the frame (code 81).
@@ -314,6 +365,7 @@ class Settings(BaseSettings):
     roi: RoiSettings = RoiSettings()
     thresholds: ThresholdSettings = ThresholdSettings()
     active_liveness: ActiveLivenessSettings = ActiveLivenessSettings()
+    light_challenge: LightChallengeSettings = LightChallengeSettings()
     virtual_camera_checker: VirtualCameraCheckerSettings = VirtualCameraCheckerSettings()
     file_logger: FileLoggerSettings = FileLoggerSettings()
     video_redis: VideoRedisSettings = VideoRedisSettings()

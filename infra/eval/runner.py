@@ -30,6 +30,8 @@ KEY = "vigil-eval-signing-key-" + "e" * 32
 CONFIGURATION = {
     "VIGIL_JWT__KEY": KEY,
     "VIGIL_ACTIVE_LIVENESS__IS_ENABLED": "true",
+    # The light challenge has its own evaluation (`vigil eval light`): these kinds are judged without it.
+    "VIGIL_LIGHT_CHALLENGE__IS_ENABLED": "false",
     "VIGIL_FILE_LOGGER__IS_ENABLED": "false",
     "VIGIL_SESSION__MAX_ATTEMPTS": "1000",
     "VIGIL_SESSION__MAX_LIVENESS_ATTEMPTS": "1000",

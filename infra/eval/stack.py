@@ -38,6 +38,7 @@ class Stack:
             "VIGIL_BUS__BLOCK_MS": "200",
             # No plugin service in these stacks unless a test asks for one.
             "VIGIL_ACTIVE_LIVENESS__IS_ENABLED": "false",
+            "VIGIL_LIGHT_CHALLENGE__IS_ENABLED": "false",
             "VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED": "false",
             "VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY": "null",
             # The FileLogger runs in the plugins service and the decider waits for it (stage 5):

@@ -70,16 +70,18 @@ class Decider:
                                          estimation.request_id, enabled_plugins(settings))
         jwt_id = str(uuid.uuid4())
         decision = decide(state, estimation, plugins, settings, now=time.time(), jwt_id=jwt_id)
-        full = estimations(estimation, decision.checks, settings, full=True, progress=decision.progress)
+        full = estimations(estimation, decision.checks, settings, full=True, progress=decision.progress,
+                           light=decision.light)
         bestshot = None
         if any(event.kind is AuditKind.BESTSHOT for event in decision.events) and estimation.image is not None:
-            bestshot = msgpack.packb({"image": estimation.image, "estimations": full.model_dump(
-                mode="json", by_alias=True, exclude_none=True)})
+            # The light step shown at that moment is no part of the token's estimations.
+            bestshot = msgpack.packb({"image": estimation.image, "estimations": full.model_copy(
+                update={"light_challenge": None}).model_dump(mode="json", by_alias=True, exclude_none=True)})
         if decision.success:
             reply = await self._success(estimation, state, decision, bestshot, jwt_id, settings)
         else:
             shown = full if settings.env is Env.DEVELOPMENT else estimations(
-                estimation, decision.checks, settings, full=False, progress=decision.progress)
+                estimation, decision.checks, settings, full=False, progress=decision.progress, light=decision.light)
             reply = stats_reply(estimation, decision.codes, shown, decision.end)
         if decision.end is not None:
             await postprocess.before_final_answer(self.redis, self.keys, settings, estimation.session_id,
@@ -92,7 +94,8 @@ class Decider:
         if stored is None:
             raise RuntimeError(f"session {state.session_id}: success without a best shot")
         best = msgpack.unpackb(stored, raw=False)
-        claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]))
+        claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
+                              decision.defences)
         log.info("session %s passed at frame %d (%s)", state.session_id, estimation.frame_no, decision.codes)
         return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)
 

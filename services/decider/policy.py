@@ -10,7 +10,7 @@ from services.decider.aggregate import aggregate_failures, window_frame
 from services.decider.checks import CheckResult, run_checks
 from services.decider.state import AuditEvent, AuditKind, SessionState, WindowFrame
 from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, PluginResult, PluginVerdict, SessionEnd
+from shared.messages import Defence, EstimationMessage, LightInstruction, PluginResult, PluginVerdict, SessionEnd
 from shared.settings import Settings
 
 
@@ -21,6 +21,8 @@ class Decision:
     events: list[AuditEvent] = field(default_factory=list)
     end: SessionEnd | None = None
     progress: tuple[int, int] | None = None
+    light: LightInstruction | None = None  # the light step the page paints now
+    defences: tuple[Defence, ...] = ()  # the active defences passed (on success: the JWT's claim)
 
     @property
     def success(self) -> bool:
@@ -45,7 +47,7 @@ def decide(
         return decision
 
     plugin_codes: list[FrameCheck] = []
-    plugins_pass, end, fake, progress = True, None, False, None
+    plugins_pass, end, fake, progress, light = True, None, False, None, None
     for result in plugins.values():
         if result is None or result.verdict is not PluginVerdict.PASS:
             plugins_pass = False
@@ -53,6 +55,7 @@ def decide(
             continue
         plugin_codes += result.codes
         progress = result.progress or progress
+        light = result.light or light
         if result.verdict is PluginVerdict.END:
             end = SessionEnd.FACE_CHANGED if FrameCheck.FACE_CHANGED in result.codes else SessionEnd.PLUGIN
             fake = fake or result.mark_fake
@@ -62,13 +65,16 @@ def decide(
     aggregate = aggregate_failures(window, settings) if entered else []
     full = len(window) >= settings.session.aggregate_frames
     codes = tuple(dict.fromkeys([*checks.errors, *aggregate, *plugin_codes]))
-    decision = Decision(checks, codes, progress=progress)
+    defences = tuple(sorted({r.defence for r in plugins.values() if r is not None and r.defence is not None}))
+    decision = Decision(checks, codes, progress=progress, light=light, defences=defences)
     decision.events.append(event(
         AuditKind.FRAME, codes=codes, window_frame=entered,
         plugins={name: (r.verdict.value if r else "missing") for name, r in plugins.items()},
     ))
-    if entered and entered.shot_score >= 0 and (state.best_shot_score is None
-                                                 or entered.shot_score > state.best_shot_score):
+    # A frame lit by a coloured light step is never the best shot: the relying party gets a natural picture.
+    coloured = estimation.client is not None and estimation.client.light_step not in (None, 0)
+    if entered and not coloured and entered.shot_score >= 0 and (state.best_shot_score is None
+                                                                 or entered.shot_score > state.best_shot_score):
         decision.events.append(event(AuditKind.BESTSHOT, shot_score=entered.shot_score))
     if fake:
         decision.events.append(event(AuditKind.MARKED_FAKE, reason=",".join(map(str, plugin_codes))))

@@ -6,7 +6,7 @@ import base64
 from typing import Any
 
 from shared.errors import FrameCheck, SystemCode
-from shared.messages import EstimationMessage, Estimations, ReplyKind, ReplyMessage, SessionEnd
+from shared.messages import Defence, EstimationMessage, Estimations, ReplyKind, ReplyMessage, SessionEnd
 
 
 def error_reply(estimation: EstimationMessage, code: SystemCode) -> ReplyMessage:
@@ -31,8 +31,11 @@ def success_reply(estimation: EstimationMessage, token: str, jwt_id: str) -> Rep
     )
 
 
-def token_claims(session_id: str, jwt_id: str, bestshot: bytes, report: Estimations) -> dict[str, Any]:
-    """The JWT payload: the baseline's fields plus the session id and the evidence sources."""
+def token_claims(session_id: str, jwt_id: str, bestshot: bytes, report: Estimations,
+                 defences: tuple[Defence, ...] = ()) -> dict[str, Any]:
+    """The JWT payload: the baseline's fields plus the session id, the evidence sources and the
+    active defences the session passed (``defences``: "actions", "light"; a relying party that
+    demands light checks it there)."""
     estimations = report.model_dump(mode="json", by_alias=True, exclude_none=True)
     return {
         "errors": [],
@@ -43,6 +46,7 @@ def token_claims(session_id: str, jwt_id: str, bestshot: bytes, report: Estimati
             name: estimations[name]["source"]
             for name in ("liveness", "deepfake", "imageModification") if name in estimations
         },
+        "defences": [defence.value for defence in defences],
         "jti": jwt_id,
         "sid": session_id,
     }

@@ -12,6 +12,7 @@ from shared.messages import (
     EyeState,
     FaceAnalysis,
     FaceFramePosition,
+    LightInstruction,
     ImageQuality,
     ImageQualityReport,
     Mouth,
@@ -25,14 +26,14 @@ from shared.thresholds import below
 
 
 def estimations(estimation: EstimationMessage, checks: CheckResult, settings: Settings, *, full: bool,
-                progress: tuple[int, int] | None = None) -> Estimations:
+                progress: tuple[int, int] | None = None, light: LightInstruction | None = None) -> Estimations:
     position = None
     if checks.face is not None:
         position = face_frame_position(checks.face.box, estimation.frame_width, estimation.frame_height)
     challenge = ChallengeProgress(done=progress[0], total=progress[1]) if progress else None
     if not full:
         return Estimations(face_count=len(estimation.faces), face_frame_position=position,
-                           active_liveness=challenge)
+                           active_liveness=challenge, light_challenge=light)
     analysis = estimation.analysis or FaceAnalysis()
     limits = settings.thresholds
     return Estimations(
@@ -58,6 +59,7 @@ def estimations(estimation: EstimationMessage, checks: CheckResult, settings: Se
                                        source=analysis.image_modification.source)
         if analysis.image_modification else None,
         active_liveness=challenge,
+        light_challenge=light,
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from services.estimator.ags import ags
 from services.estimator.evidence import EvidenceEstimator, EvidenceInput
 from services.estimator.face_state import eyes_state, glasses_state, inter_ocular, mouth_state
+from services.estimator.light import LightMeter
 from services.estimator.model import RGBImage
 from services.estimator.models.face_mesh import FaceMeshModel, FloatArray
 from services.estimator.models.iris import IrisModel
@@ -38,6 +39,7 @@ class Models:
     canonical: FloatArray
     sface: SFaceModel | None = None  # None: no descriptors at all (tests, benchmarks)
     evidences: Mapping[str, EvidenceEstimator] = field(default_factory=dict)  # liveness / deepfake / ...
+    light: LightMeter | None = None  # None: no light measurement at all (tests, benchmarks)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Item:
     analysis: FaceAnalysis | None = None
     # The frame's live settings enable the FaceMatcher: only then is the descriptor (~18 ms) computed.
     descriptor_wanted: bool = False
+    # The frame's live settings enable the light challenge: only then is its response measured.
+    light_wanted: bool = False
     # The frame's live thresholds, for the cost gates below (None: the analyser's own settings).
     thresholds: ThresholdSettings | None = None
 
@@ -104,6 +108,10 @@ class FaceAnalyser:
                 iod = inter_ocular(landmarks)
                 result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
                               eyeglasses=glasses_state(item.image, landmarks))
+            if item.light_wanted and self.models.light is not None:
+                with item.timings.stage("light"):
+                    result["light"] = self.models.light.measure(item.image, landmarks, iris, item.face.box, iod,
+                                                                mirrored)
             with item.timings.stage("parallax"):  # and the temporal track: both the session's geometry memory
                 track = self._advance_track(item, landmarks, iod)
                 self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), track,

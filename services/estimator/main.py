@@ -11,6 +11,7 @@ from services.estimator.evidences.deepfake import DeepfakeEvidence
 from services.estimator.evidences.modification import ImageModificationEvidence
 from services.estimator.evidences.onnx_slot import OnnxEvidence
 from services.estimator.evidences.recapture import RecaptureEvidence
+from services.estimator.light import LightMeter
 from services.estimator.manifest import ModelSpec, load_spec
 from services.estimator.models.canonical_mesh import CanonicalMesh
 from services.estimator.models.face_mesh import FaceMeshModel
@@ -52,7 +53,9 @@ def build_models(settings: Settings) -> Models:
         if model is not None:
             model.warm_up()
     canonical = CanonicalMesh(load_spec("canonical_face_mesh"), options.models_dir).vertices
-    return Models(mesh=mesh, iris=iris, canonical=canonical, sface=sface, evidences=build_evidences(settings))
+    # Built whatever the environment says: the live settings may switch the light challenge on.
+    return Models(mesh=mesh, iris=iris, canonical=canonical, sface=sface, evidences=build_evidences(settings),
+                  light=LightMeter(canonical))
 
 
 def build_evidences(settings: Settings) -> dict[str, EvidenceEstimator]:

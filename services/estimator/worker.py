@@ -25,7 +25,7 @@ from shared.errors import ImageError
 from shared.faces import select_main_face
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
-from shared.messages import EstimationMessage, Face, FrameMessage, Message
+from shared.messages import EstimationMessage, Face, FrameMessage, LightSupport, Message
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class EstimatorWorker:
             # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
             item = Item(frame, image, faces[selection.index], timings, references.get(frame.session_id),
                         descriptor_wanted=settings.session.previous_face_similarity is not None,
+                        light_wanted=settings.light_challenge.is_enabled and frame.client is not None
+                        and frame.client.light is LightSupport.SHOWN,
                         thresholds=settings.thresholds)
         return Detected(frame, timings, faces=faces, main=selection.index, width=width, height=height, item=item)
 

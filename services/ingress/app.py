@@ -17,6 +17,7 @@ from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.live_settings import LiveSettings
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,12 @@ PAGE_POLICY = (
 )
 
 
-def create_app(settings: Settings, redis: Redis) -> Quart:
+def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = None) -> Quart:
+    """``live``: the ingress's live settings, followed by the caller (services/ingress/main.py);
+    None builds an unfollowed one (tests), which still reads the stored overrides once per tag."""
     app = Quart(__name__, static_folder=str(STATIC), static_url_path="/static")
     keys = Keys(settings.redis.key_prefix)
+    current = live or LiveSettings(redis, keys, settings)
     sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
     ui_configs = UiConfigStore(redis, keys)
 
@@ -86,6 +90,7 @@ def create_app(settings: Settings, redis: Redis) -> Quart:
 
         connection = Connection(
             settings, sessions, lambda session_id: FrameExchange(redis, keys, settings, session_id), send, close,
+            lambda: current.for_tag(None),
         )
         try:
             async with tasks:

@@ -9,6 +9,7 @@ unless docs/protocol.md says it closes.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -22,13 +23,14 @@ from services.ingress.replies import CloseCode, close_code, error_text, exceptio
 from services.ingress.sessions import SessionRegistry
 from shared.errors import ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
-from shared.messages import ClientInfo, ReplyKind, SessionOutcome
+from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
+Current = Callable[[], Awaitable[Settings]]  # the ingress's live settings now
 CLIENT_COMMANDS = frozenset({Command.CONNECT, Command.FRAME, Command.HEARTBEAT})
 
 
@@ -39,9 +41,10 @@ class ConnectionClosed(Exception):
 class Connection:
     def __init__(
         self, settings: Settings, sessions: SessionRegistry, exchange_factory: Callable[[str], FrameExchange],
-        send: Send, close: Close,
+        send: Send, close: Close, current: Current | None = None,
     ) -> None:
         self.settings, self.sessions, self.exchange_factory = settings, sessions, exchange_factory
+        self._current = current
         self._send_raw, self._close = send, close
         self._send_lock = anyio.Lock()
         self.exchange: FrameExchange | None = None
@@ -93,7 +96,7 @@ class Connection:
         if self.in_flight:
             raise ProtocolError("FRAME before the previous reply", code=SystemCode.FRAME_IN_FLIGHT)
         image = check_frame(message.headers.get("content-type"), message.body, self.settings.ingress)
-        client = self.client.model_copy(update={"frame_time_ms": frame_time(message.headers.get("frame-time"))})
+        client = self.client.model_copy(update=frame_client(message.headers, self.client))
         self.in_flight = True
         tasks.start_soon(self._frame, self.exchange, image, client)
 
@@ -109,7 +112,11 @@ class Connection:
         exchange = self.exchange_factory(session_id)
         await exchange.start()
         self.exchange = exchange
-        await self.send(format_message(Command.CONNECTED, {"session-id": session_id, "version": PROTOCOL_VERSION}))
+        headers = {"session-id": session_id, "version": PROTOCOL_VERSION}
+        light = (await self._current() if self._current else self.settings).light_challenge
+        if light.is_enabled:  # the page asks for consent before the first frame (docs/protocol.md)
+            headers["light"] = "optional" if light.allow_decline else "required"
+        await self.send(format_message(Command.CONNECTED, headers))
         if heartbeat_ms:
             tasks.start_soon(self._heartbeats, heartbeat_ms)
 
@@ -170,11 +177,47 @@ def client_info(headers: dict[str, str]) -> ClientInfo:
         camera_settings=headers.get("camera-settings", "")[:2000] or None,
         user_agent=headers.get("user-agent", "")[:300] or None,
         mirrored=headers.get("mirrored", "0").strip().lower() in ("1", "true", "yes"),
+        light=light_support(headers.get("light")),
     )
 
 
-def frame_time(value: str | None) -> float | None:
+def frame_client(headers: dict[str, str], connected: ClientInfo) -> dict[str, object]:
+    """What a FRAME adds to the CONNECT description: its capture time and light tags."""
+    update: dict[str, object] = {
+        "frame_time_ms": milliseconds(headers.get("frame-time"), "frame-time"),
+        "light_painted_ms": milliseconds(headers.get("light-painted"), "light-painted"),
+        "light_step": step_number(headers.get("light-step")),
+    }
+    # A decline after CONNECT sticks for the frame; the light plugin remembers it for the session.
+    if light_support(headers.get("light")) is LightSupport.DECLINED:
+        update["light"] = LightSupport.DECLINED
+    elif connected.light is None and update["light_step"] is not None:
+        raise ProtocolError("light-step without light:1 in CONNECT", code=SystemCode.BAD_HEADER)
+    return update
+
+
+def light_support(value: str | None) -> LightSupport | None:
+    if value is None or not value.strip():
+        return None
     try:
-        return float(value) if value else None
+        return LightSupport(value.strip().lower())
     except ValueError:
-        raise ProtocolError("frame-time is not a number (ms)", code=SystemCode.BAD_HEADER) from None
+        raise ProtocolError("light must be 1 or declined", code=SystemCode.BAD_HEADER) from None
+
+
+def step_number(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 4:
+        raise ProtocolError("light-step is not a step number", code=SystemCode.BAD_HEADER)
+    return int(value)
+
+
+def milliseconds(value: str | None, name: str) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        raise ProtocolError(f"{name} is not a number (ms)", code=SystemCode.BAD_HEADER) from None
+    if number is not None and not math.isfinite(number):
+        raise ProtocolError(f"{name} is not a finite number (ms)", code=SystemCode.BAD_HEADER)
+    return number

@@ -28,11 +28,12 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def run(settings: Settings) -> None:
     redis = connect(settings)
-    # The ingress decides nothing itself (its frames carry its config tag); only its log level is live.
-    watcher = asyncio.create_task(follow_log_level(
-        LiveSettings(redis, Keys(settings.redis.key_prefix), settings, block_ms=settings.bus.block_ms)))
+    # The ingress decides nothing itself (its frames carry its config tag); its log level is live, and
+    # the light challenge's policy it announces in CONNECTED.
+    live = LiveSettings(redis, Keys(settings.redis.key_prefix), settings, block_ms=settings.bus.block_ms)
+    watcher = asyncio.create_task(follow_log_level(live))
     try:
-        await serve(create_app(settings, redis), hypercorn_config(settings))
+        await serve(create_app(settings, redis, live), hypercorn_config(settings))
     finally:
         watcher.cancel()
         await redis.aclose()

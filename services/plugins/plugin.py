@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 from pydantic import BaseModel
 
 from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, PluginVerdict
+from shared.messages import Defence, EstimationMessage, LightInstruction, PluginVerdict
 from shared.settings import Settings
 
 StateT = TypeVar("StateT", bound=BaseModel)
@@ -32,6 +32,10 @@ class Verdict:
     details: dict[str, float] = field(default_factory=dict)
     # Set to publish an event for operators (``PluginEvent`` on ``Keys.plugin_events``) with the details.
     announce: str | None = None
+    # What the page must paint now (the light challenge); the decider puts it in the frame's reply.
+    light: LightInstruction | None = None
+    # On PASS: the active defence this plugin stands for, listed in the JWT's ``defences``.
+    defence: Defence | None = None
 
 
 class SessionMemory(Protocol):

@@ -7,10 +7,11 @@ from importlib.metadata import entry_points
 
 from services.plugins.builtins.active_liveness import ActiveLiveness
 from services.plugins.builtins.face_matcher import FaceMatcher
+from services.plugins.builtins.light_challenge import LightChallenge
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
 from services.plugins.plugin import ENTRY_POINT_GROUP, Plugin, PluginFactory
 from shared.errors import ConfigError
-from shared.plugins import ACTIVE_LIVENESS, FACE_MATCHER, VIRTUAL_CAMERA_CHECKER, enabled_plugins
+from shared.plugins import ACTIVE_LIVENESS, FACE_MATCHER, LIGHT_CHALLENGE, VIRTUAL_CAMERA_CHECKER, enabled_plugins
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 BUILTINS: dict[str, PluginFactory] = {
     FACE_MATCHER: FaceMatcher,
     ACTIVE_LIVENESS: ActiveLiveness,
+    LIGHT_CHALLENGE: LightChallenge,
     VIRTUAL_CAMERA_CHECKER: VirtualCameraChecker,
 }
 

@@ -81,7 +81,8 @@ class PluginRunner:
         results.append((PluginResult(
             session_id=estimation.session_id, request_id=estimation.request_id, frame_no=estimation.frame_no,
             plugin=plugin.name, verdict=verdict.verdict, codes=verdict.codes, mark_fake=verdict.mark_fake,
-            progress=verdict.progress, details=verdict.details,
+            progress=verdict.progress, details=verdict.details, light=verdict.light,
+            defence=verdict.defence if verdict.verdict is PluginVerdict.PASS else None,
         ), verdict.announce))
 
 

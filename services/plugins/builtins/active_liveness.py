@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from services.plugins.plugin import SessionMemory, Verdict
 from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, EyeState, FaceAnalysis, PluginVerdict
+from shared.messages import Defence, EstimationMessage, EyeState, FaceAnalysis, PluginVerdict
 from shared.plugins import ACTIVE_LIVENESS
 from shared.settings import ActiveLivenessSettings, Interaction, Settings
 
@@ -90,7 +90,10 @@ class ActiveLiveness:
             if state.cooldown_left > 0:
                 state.cooldown_left -= 1
                 return Verdict(PluginVerdict.PENDING, progress=(total, total))
-            return Verdict(PluginVerdict.PASS, progress=(total, total))
+            return Verdict(PluginVerdict.PASS, progress=(total, total), defence=Defence.ACTIONS)
+        if estimation.client is not None and estimation.client.light_step is not None:
+            state.started_at = estimation.received_at  # the light challenge runs: the action waits
+            return Verdict(PluginVerdict.PENDING, progress=(state.index, total), details={"held": 1.0})
         codes: tuple[FrameCheck, ...] = ()
         if estimation.received_at - state.started_at > self.options.interaction_timeout_s:
             # Too slow (or a recording that cannot follow): a new action, freshly drawn, never one
