@@ -22,7 +22,7 @@ import numpy as np
 from shared.messages import EstimationMessage, ReplyMessage, SessionEvent
 
 # The estimator's order of work; a stage not listed (a new one) follows, by name.
-STAGE_ORDER = ("decode", "detect", "quality", "landmarks", "iris", "descriptor", "face_state", "parallax",
+STAGE_ORDER = ("decode", "detect", "quality", "landmarks", "iris", "descriptor", "face_state", "light", "parallax",
                "liveness", "deepfake", "image_modification")
 TOTAL = "estimator, all stages"
 TO_ESTIMATION = "received → estimation"

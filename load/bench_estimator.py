@@ -59,12 +59,12 @@ from services.estimator.parallax import Reference
 from services.estimator.worker import EstimatorWorker
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
-from shared.messages import EstimationMessage, FrameMessage, ImageType
+from shared.messages import ClientInfo, EstimationMessage, FrameMessage, ImageType, LightSupport
 from shared.settings import Env, Settings
 
 # Every stage the worker and analyser time, in pipeline order (services/estimator/worker.py,
 # analysis.py; the evidence stages are named by their kind in main.build_evidences).
-STAGES = ("decode", "detect", "quality", "landmarks", "iris", "face_state", "parallax", "descriptor",
+STAGES = ("decode", "detect", "quality", "landmarks", "iris", "face_state", "light", "parallax", "descriptor",
           "liveness", "deepfake", "image_modification")
 WARM_UP_BATCHES = 2
 GOAL_MS = 30.0  # issue 3: the full analysis of one frame, without descriptor, on one core
@@ -154,7 +154,9 @@ def frame_messages(frames: list[bytes], batch: int) -> list[list[FrameMessage]]:
     batch holds at most one frame per session (LPProto sends the next frame after the reply)."""
     messages = [
         FrameMessage(session_id=f"bench-{index % batch}", request_id=f"r{index}", frame_no=index // batch + 1,
-                     received_at=time.time(), content_type=ImageType.JPEG, image=data, width=WIDTH, height=HEIGHT)
+                     received_at=time.time(), content_type=ImageType.JPEG, image=data, width=WIDTH, height=HEIGHT,
+                     # A page that paints the light challenge (on by default): its measurement is timed too.
+                     client=ClientInfo(light=LightSupport.SHOWN))
         for index, data in enumerate(frames)
     ]
     return [messages[i:i + batch] for i in range(0, len(messages), batch)]

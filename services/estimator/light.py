@@ -39,17 +39,24 @@ PATCH_IOD_SHARE = 0.04  # patch half-side in inter-ocular distances (~2 px at 60
 MIN_CORNEA_RADIUS_PX = 2.5  # smaller irises have no readable highlight
 HIGHLIGHT_SHARE = 0.08  # the brightest share of iris pixels taken as the corneal reflection
 BACKGROUND_STRIDE = 3  # the background band is large: every third pixel is plenty
+SIDES = ("left", "right", "top", "bottom")
 
 
 @dataclass(frozen=True)
 class Regions:
-    """Landmark indices of each region, derived from the canonical mesh."""
+    """Landmark indices of each region, derived from the canonical mesh (every region's landmarks
+    are among the face's: one gather of patches serves all five)."""
 
     face: npt.NDArray[np.intp]
     left: npt.NDArray[np.intp]
     right: npt.NDArray[np.intp]
     top: npt.NDArray[np.intp]
     bottom: npt.NDArray[np.intp]
+
+    def within_face(self, name: str) -> npt.NDArray[np.intp]:
+        """Positions of region ``name``'s landmarks in ``face``."""
+        region: npt.NDArray[np.intp] = getattr(self, name)
+        return np.searchsorted(self.face, region)
 
 
 def vertex_normals(vertices: FloatArray) -> FloatArray:
@@ -90,13 +97,14 @@ class LightMeter:
 
     def __init__(self, canonical: FloatArray) -> None:
         self.regions = regions_from_canonical(canonical)
+        self._parts = {name: self.regions.within_face(name) for name in SIDES}
 
     def measure(self, image: RGBImage, landmarks: FloatArray, eyes: Eyes | None, box: Rect, iod: float,
                 mirrored: bool) -> LightSample:
         half = max(1, round(PATCH_IOD_SHARE * iod))
-        regions = self.regions
-        means = {name: _patch_mean(image, landmarks[getattr(regions, name), :2], half)
-                 for name in ("face", "left", "right", "top", "bottom")}
+        patches = _patch_means(image, landmarks[self.regions.face, :2], half)
+        means = {"face": _rgb(patches.mean(axis=0))}
+        means.update({name: _rgb(patches[part].mean(axis=0)) for name, part in self._parts.items()})
         if mirrored:  # the mesh labels sides by appearance: in a mirrored frame they are swapped
             means["left"], means["right"] = means["right"], means["left"]
         return LightSample(face=means["face"], left=means["left"], right=means["right"], top=means["top"],
@@ -108,17 +116,16 @@ def _rgb(values: npt.NDArray[np.float32]) -> RGB:
     return round(float(values[0]), 6), round(float(values[1]), 6), round(float(values[2]), 6)
 
 
-def _patch_mean(image: RGBImage, points: FloatArray, half: int) -> RGB:
+def _patch_means(image: RGBImage, points: FloatArray, half: int) -> npt.NDArray[np.float32]:
+    """(N, 3) mean linear RGB of a square patch around each point; a patch crossing the frame's
+    border repeats the border pixels (the face is inside the frame: the checks need margins)."""
     height, width = image.shape[:2]
     offsets = np.arange(-half, half + 1)
-    xs = (np.floor(points[:, 0]).astype(np.intp)[:, None, None] + offsets[None, None, :])
-    ys = (np.floor(points[:, 1]).astype(np.intp)[:, None, None] + offsets[None, :, None])
-    xs, ys = np.broadcast_arrays(xs, ys)
-    inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-    if not inside.any():
-        return 0.0, 0.0, 0.0
-    pixels = LINEAR[image[ys[inside], xs[inside]]]
-    return _rgb(pixels.mean(axis=0))
+    xs = np.clip(np.floor(points[:, 0]).astype(np.intp)[:, None] + offsets[None, :], 0, width - 1)
+    ys = np.clip(np.floor(points[:, 1]).astype(np.intp)[:, None] + offsets[None, :], 0, height - 1)
+    pixels = image[ys[:, :, None], xs[:, None, :]]  # (N, side, side, 3)
+    means: npt.NDArray[np.float32] = LINEAR[pixels].mean(axis=(1, 2))
+    return means
 
 
 def _background(image: RGBImage, box: Rect) -> RGB | None:
