@@ -13,7 +13,7 @@ from shared.errors import FrameCheck, SystemCode
 from shared.ui_config import UiConfig
 
 NUMBER_FIELDS = ("image_width", "image_height", "video_width", "video_height")
-TEXT_FIELDS = ("success_message", "start_button_text", "mode_tooltip", "camera_not_attached_message")
+TEXT_FIELDS = ("success_message", "start_button_text", "mode_tooltip", "camera_not_attached_message", "audience")
 MESSAGE_PREFIX = "message_"
 MAX_TEXT = 2000
 

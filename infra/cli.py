@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     verify.add_argument("token", help="the JWT, or - to read it from standard input")
     verify.add_argument("--key", help="the HS* secret (default: $VIGIL_JWT__KEY)")
     verify.add_argument("--public-key", type=Path, help="PEM public key, for RS256/ES256")
-    verify.add_argument("--algorithm", default="HS256")
+    verify.add_argument("--algorithm", default="HS256", choices=["HS256", "HS384", "HS512", "RS256", "ES256"])
+    verify.add_argument("--audience", action="append", default=None,
+                        help="this relying party (repeat for several); required when the token has aud")
+    verify.add_argument("--issuer", default=None, help="the iss this relying party expects")
+    verify.add_argument("--nonce", default=None, help="the nonce this relying party sent in CONNECT")
 
     ui_config = commands.add_parser("ui-config", help="the check page's UI configs (stored in Redis)")
     ui_config.add_argument("--redis-url", default=None,
@@ -112,17 +116,26 @@ def _verify(args: argparse.Namespace) -> int:
     from shared.tokens import verify_token
 
     token = sys.stdin.read().strip() if args.token == "-" else args.token
-    key: str | bytes | None = args.public_key.read_bytes() if args.public_key else (
-        args.key or os.environ.get("VIGIL_JWT__KEY"))
+    try:
+        key: str | bytes | None = args.public_key.read_bytes() if args.public_key else (
+            args.key or os.environ.get("VIGIL_JWT__KEY"))
+    except OSError as exc:
+        print(f"vigil verify: cannot read the public key: {exc.strerror}: {args.public_key}", file=sys.stderr)
+        return 2
     if not key:
         print("vigil verify: give --key, --public-key or VIGIL_JWT__KEY", file=sys.stderr)
         return 2
     try:
-        payload = verify_token(token, key=key, algorithms=[args.algorithm])
-    except jwt.InvalidTokenError as exc:
+        payload = verify_token(token, key=key, algorithms=[args.algorithm], audience=args.audience,
+                               issuer=args.issuer, nonce=args.nonce)
+    except jwt.InvalidKeyError as exc:
+        print(f"vigil verify: {exc}", file=sys.stderr)
+        return 2
+    except jwt.PyJWTError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
-    payload["bestshot"] = f"<{len(payload.get('bestshot', ''))} base64 characters>"
+    if "bestshot" in payload:
+        payload["bestshot"] = f"<{len(payload['bestshot'])} base64 characters>"
     print(json.dumps(payload, indent=2))
     return 0
 

@@ -63,8 +63,10 @@ class LPClient:
                 continue
             return Reply(message)
 
-    async def connect(self, *, session_id: str | None = None, heartbeat_ms: int = 0) -> Reply:
-        headers = {"version": "1.0", "heartbeat": str(heartbeat_ms)}
+    async def connect(self, *, session_id: str | None = None, heartbeat_ms: int = 0,
+                      extra: dict[str, str] | None = None) -> Reply:
+        """``extra``: more CONNECT headers (``nonce``, ``ui-config``, camera description)."""
+        headers = {"version": "1.0", "heartbeat": str(heartbeat_ms), **(extra or {})}
         if session_id:
             headers["session-id"] = session_id
         await self.send_raw(format_message(Command.CONNECT, headers))

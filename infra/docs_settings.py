@@ -25,7 +25,10 @@ threshold set to `null` disables its check. Lists and tuples are given as JSON
 (`VIGIL_THRESHOLDS__GLASSES='["no_glasses"]'`).
 
 Production (`VIGIL_ENV=production`, the default) refuses to start without `VIGIL_JWT__KEY` of at
-least 32 characters. `make run` sets `VIGIL_ENV=development`.
+least 32 characters that looks random (no whitespace, not one repeated character, about 96 bits or
+more by the estimate in `shared/secrets_rules.py`; the same rule for `VIGIL_JWT__RESULTS_KEY`).
+A settings error names the variable and the rule, never the value. `make run` sets
+`VIGIL_ENV=development`.
 
 **Live groups** (marked below) can also be changed while the services run: the admin panel's
 Settings section (or `vigil config set`) stores overrides in Redis per tag, validated by these same

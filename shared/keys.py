@@ -9,7 +9,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:estimations`` | stream of ``EstimationMessage`` | estimator | groups ``decider``, ``plugins``; the admin statistics page (newest entries, by ``XREVRANGE``) | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
 | ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | group ``file_logger`` (stage-5 post-processing), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
-| ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason) | ingress | ingress (resume with ``session-id``) | expires ``session.ttl_s`` after the last frame |
+| ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason), and from CONNECT ``nonce`` and ``ui-config`` (what binds the token) | ingress | ingress (resume with ``session-id``); the decider (the token's ``nonce`` and ``aud``) | expires ``session.ttl_s`` after the last frame |
 | ``P:plugin-results:{session}`` | stream of ``PluginResult`` | stage-3 plugins (FaceMatcher, ActiveLiveness, VirtualCameraChecker, third-party) | the decider deciding that session's frame, by plain ``XREAD`` | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` |
 | ``P:file-log:progress:{session}`` | stream of ``FileLogProgress``: one entry per frame image and per answer line the FileLogger has written (stage 5) | plugins service (FileLogger, after the file write) | the decider, by plain ``XREAD``, before deciding the session's next frame or publishing its final answer | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last entry |
 | ``P:decider:file-log-lapsed:{session}`` | string: the frame whose log was still missing when the decider's wait for the FileLogger lapsed (``file_logger.wait_ms``); later frames of the session no longer wait | decider | decider (any instance) | expires ``session.ttl_s`` |
@@ -19,6 +19,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:plugin:state:{plugin}:{session}`` | string: JSON of the plugin's own state model | that plugin (plugins service) | that plugin (any instance) | expires ``session.ttl_s`` |
 | ``P:decider:state:{session}`` | string: msgpack ``SessionState`` (counters, aggregation window, marks, best-shot score) | decider | decider (any instance) | expires ``session.ttl_s`` after the last frame |
 | ``P:decider:bestshot:{session}`` | string: the best frame's bytes so far | decider | decider (for the JWT) | expires ``session.ttl_s`` |
+| ``P:result:{jti}`` | string: JSON of the full claims (best shot, estimations) of a token signed with ``jwt.claims = minimal`` | decider (at success) | ingress, ``GET /api/results/{jti}`` for the relying party | expires ``jwt.ttl_s`` (the token's lifetime) |
 | ``P:audit:{session}`` | stream of ``AuditEvent``: every decision and state change, from which the state can be rebuilt | decider | operators, the admin's session pages, ``vigil replay``, tests | expires ``session.audit_ttl_s`` (7 days) after the last frame; ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session-events`` | stream of ``SessionEvent`` | ingress (a session ended or its connection dropped) | group ``videobuilder`` | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:videos`` | stream of ``VideoMessage`` | videobuilder (one per finished video) | admin, statistics | ``MAXLEN ~ bus.stream_maxlen`` |
@@ -44,6 +45,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+# Fields of ``P:session:{session}`` the ingress writes from CONNECT and the decider reads for the JWT.
+SESSION_NONCE, SESSION_UI_CONFIG = "nonce", "ui-config"
 
 
 class Group(StrEnum):
@@ -103,6 +107,9 @@ class Keys:
 
     def bestshot(self, session_id: str) -> str:
         return f"{self.prefix}:decider:bestshot:{session_id}"
+
+    def result(self, jwt_id: str) -> str:
+        return f"{self.prefix}:result:{jwt_id}"
 
     def audit(self, session_id: str) -> str:
         return f"{self.prefix}:audit:{session_id}"

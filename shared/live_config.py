@@ -45,7 +45,7 @@ LIVE_GROUPS = (
     "plugins", "jwt", "video", "logging",
 )
 FIXED_FIELDS: dict[str, frozenset[str]] = {
-    "jwt": frozenset({"key", "key_file", "private_key_file"}),
+    "jwt": frozenset({"key", "key_file", "private_key_file", "results_key"}),
     # The detector drops faces below it inside the model wrapper, built once at start.
     "thresholds": frozenset({"detection"}),
     # The video builder reads codec and frames_limit at each build; the rest shapes its Redis records.

@@ -13,10 +13,11 @@ from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
+from shared.secrets_rules import describe, describe_parse_error, weak_key
 
 ENV_PREFIX = "VIGIL_"
 INSECURE_KEYS = frozenset({"", "secret", "changeme", "change-me", "password"})
@@ -87,6 +88,18 @@ class JwtSettings(Group):
     # Key id put in the token header so relying parties can rotate keys.
     kid: str | None = None
     ttl_s: int = Field(600, ge=1)
+    # ``iss`` in every token (e.g. the service's URL); None: no ``iss``.
+    issuer: str | None = Field(None, min_length=1, max_length=200)
+    # ``aud``: the relying party (or a JSON list of them) the tokens are for; a UI config's own
+    # ``audience`` replaces it for sessions started from that config. None: no ``aud``.
+    audience: str | tuple[str, ...] | None = None
+    # full: the baseline's payload (best shot, every score); minimal: verdict, ids, evidence sources
+    # and defences, under 2 KB (recommended in production): the relying party's backend fetches the
+    # best shot and report by ``jti`` from GET /api/results/{jti} (docs/decider.md).
+    claims: Literal["full", "minimal"] = "full"
+    # The relying party's credential for GET /api/results/{jti} (``Authorization: Bearer KEY``);
+    # None: that endpoint answers 404 for every jti.
+    results_key: SecretStr | None = None
 
 
 class SessionSettings(Group):
@@ -382,11 +395,14 @@ class Settings(BaseSettings):
             raise ValueError(f"VIGIL_JWT__ALGORITHM={self.jwt.algorithm} needs VIGIL_JWT__PRIVATE_KEY_FILE")
         if self.env is Env.PRODUCTION and self.jwt.algorithm.startswith("HS"):
             key = self.jwt.key.get_secret_value() if self.jwt.key else ""
-            if key.lower() in INSECURE_KEYS or len(key) < 32:
+            if key.lower() in INSECURE_KEYS or len(key) < 32 or (problem := weak_key(key)):
                 raise ValueError(
-                    "production mode needs VIGIL_JWT__KEY set to a secret of at least 32 characters "
-                    "(or set VIGIL_ENV=development)"
+                    "production mode needs VIGIL_JWT__KEY set to a random secret of at least 32 characters"
+                    f"{f' ({problem})' if key and len(key) >= 32 else ''} (or set VIGIL_ENV=development)"
                 )
+        results_key = self.jwt.results_key.get_secret_value() if self.jwt.results_key else None
+        if self.env is Env.PRODUCTION and results_key is not None and (problem := weak_key(results_key)):
+            raise ValueError(f"VIGIL_JWT__RESULTS_KEY is too weak for production ({problem})")
         return self
 
 
@@ -402,5 +418,8 @@ def load_settings() -> Settings:
         raise ConfigError(f"unknown settings: {', '.join(unknown)}")
     try:
         return Settings()
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    except ValidationError as exc:
+        # Never str(exc): pydantic echoes the input, and the input may be a secret.
+        raise ConfigError(describe(exc, Settings)) from None
+    except ValueError as exc:  # pydantic-settings' parse error (not JSON) names the group only
+        raise ConfigError(describe_parse_error(exc)) from None

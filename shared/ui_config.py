@@ -40,6 +40,9 @@ class UiConfig(BaseModel):
     camera_not_attached_message: str | None = None
     # CSS applied to the page (colours of buttons, backgrounds, messages); no scripts.
     styles: str = Field("", max_length=20_000)
+    # The JWT ``aud`` of sessions started from this config (the page sends ``ui-config:NAME`` in
+    # CONNECT); None: the service's ``jwt.audience``.
+    audience: str | None = Field(None, min_length=1, max_length=200)
 
     @field_validator("name")
     @classmethod

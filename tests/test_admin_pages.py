@@ -27,7 +27,8 @@ from shared.ui_config import UiConfig
 PASSWORD = "correct horse battery"
 CONFIG = {"name": "shop", "redirect_url": "https://shop.example/done", "mode": "operator", "image_width": "800",
           "image_height": "600", "video_width": "1280", "video_height": "720", "success_message": "Thank you!",
-          "message_10": "Hold the phone still", "styles": "button { color: red; }"}
+          "message_10": "Hold the phone still", "styles": "button { color: red; }",
+          "audience": "https://shop.example"}
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ async def test_ui_config_create_list_and_view_site(admin: Browser, redis: Redis,
     assert (config.image_width, config.video_height, config.mode.value) == (800, 720, "operator")
     assert config.error_messages == {"10": "Hold the phone still"}
     assert config.success_message == "Thank you!"
+    assert config.audience == "https://shop.example"  # the JWT aud of sessions from this page
     assert config.start_button_text is None
     assert str(config.redirect_url) == "https://shop.example/done"
     listing = await admin.text(response.location)

@@ -52,8 +52,10 @@ def test_key_pairs_verify_with_the_public_key_alone(tmp_path: Path, algorithm: s
     key = load_signing_key(settings(tmp_path, algorithm=algorithm, private_key_file=tmp_path / "private.pem"))
     token = key.sign(CLAIMS)
     assert verify_token(token, key=public, algorithms=[algorithm])["jti"] == "j"
-    with pytest.raises(jwt.InvalidAlgorithmError):
+    with pytest.raises(jwt.InvalidKeyError):  # algorithm confusion: refused before PyJWT is asked
         verify_token(token, key=public, algorithms=["HS256"])
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_token(token, key=public, algorithms=["RS256" if algorithm == "ES256" else "ES256"])
 
 
 def test_expired_and_not_ok_tokens_are_refused(tmp_path: Path) -> None:
@@ -62,3 +64,32 @@ def test_expired_and_not_ok_tokens_are_refused(tmp_path: Path) -> None:
         verify_token(key.sign(CLAIMS, now=1_000_000), key="k" * 40, algorithms=["HS256"])
     with pytest.raises(jwt.InvalidTokenError, match="isOk"):
         verify_token(key.sign({**CLAIMS, "isOk": False}), key="k" * 40, algorithms=["HS256"])
+
+
+def test_audience_issuer_and_nonce_are_checked_when_given(tmp_path: Path) -> None:
+    key = load_signing_key(settings(tmp_path, key="k" * 40))
+    token = key.sign({**CLAIMS, "aud": ["rp-a", "rp-b"], "iss": "vigil", "nonce": "n1"})
+    assert verify_token(token, key="k" * 40, algorithms=["HS256"], audience="rp-b", issuer="vigil", nonce="n1")
+    with pytest.raises(jwt.InvalidAudienceError):
+        verify_token(token, key="k" * 40, algorithms=["HS256"], audience="rp-c")
+    with pytest.raises(jwt.InvalidIssuerError):
+        verify_token(token, key="k" * 40, algorithms=["HS256"], audience="rp-a", issuer="other")
+    with pytest.raises(jwt.InvalidTokenError, match="nonce"):
+        verify_token(token, key="k" * 40, algorithms=["HS256"], audience="rp-a", nonce="n2")
+    unbound = key.sign(CLAIMS)
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        verify_token(unbound, key="k" * 40, algorithms=["HS256"], audience="rp-a")
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        verify_token(unbound, key="k" * 40, algorithms=["HS256"], nonce="n1")
+
+
+def test_a_public_key_never_verifies_an_hs_token() -> None:
+    """Algorithm confusion: an HS256 token "signed" with the public PEM as its secret is refused."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(jwt.InvalidKeyError, match="HS"):
+        verify_token("a.b.c", key=public, algorithms=["HS256"])
+    with pytest.raises(jwt.InvalidKeyError, match="ES256"):
+        verify_token(jwt.encode({**CLAIMS, "iat": 1}, private, algorithm="ES256"), key=b"not a key",
+                     algorithms=["ES256"])

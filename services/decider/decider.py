@@ -14,6 +14,7 @@ import msgpack
 from redis.asyncio import Redis
 
 from services.decider import postprocess
+from services.decider.binding import bind
 from services.decider.join import join_plugins
 from services.decider.policy import Decision, decide
 from services.decider.replies import error_reply, stats_reply, success_reply, token_claims
@@ -96,6 +97,7 @@ class Decider:
         best = msgpack.unpackb(stored, raw=False)
         claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
                               decision.defences)
+        claims = await bind(self.redis, self.keys, settings, state.session_id, claims)  # iss, aud, nonce; minimal
         log.info("session %s passed at frame %d (%s)", state.session_id, estimation.frame_no, decision.codes)
         return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)
 

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
+from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
 from shared.errors import ConfigError
@@ -37,6 +38,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     current = live or LiveSettings(redis, keys, settings)
     sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
     ui_configs = UiConfigStore(redis, keys)
+    app.register_blueprint(results_blueprint(settings, redis, keys))
 
     @app.get("/health")
     async def health() -> tuple[Response, int]:

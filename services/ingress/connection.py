@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.ingress.binding import token_binding
 from services.ingress.frames import FrameExchange
 from services.ingress.images import CheckedImage, check_frame
 from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
@@ -107,7 +108,7 @@ class Connection:
         if version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
             raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
         heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
-        session_id = await self.sessions.open(message.headers.get("session-id") or None)
+        session_id = await self.sessions.open(message.headers.get("session-id") or None, token_binding(message.headers))
         self.client = client_info(message.headers)
         exchange = self.exchange_factory(session_id)
         await exchange.start()

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from shared.bus import publish
 from shared.errors import ProtocolError, SystemCode
-from shared.keys import Keys
+from shared.keys import SESSION_NONCE, Keys
 from shared.messages import SessionEvent, SessionOutcome
 
 
@@ -18,13 +18,16 @@ class SessionRegistry:
     def __init__(self, redis: Redis, keys: Keys, ttl_s: int, events_maxlen: int) -> None:
         self.redis, self.keys, self.ttl_s, self.events_maxlen = redis, keys, ttl_s, events_maxlen
 
-    async def open(self, requested: str | None) -> str:
-        """A new session id, or ``requested`` if it names a live session that has not ended."""
+    async def open(self, requested: str | None, binding: dict[str, str] | None = None) -> str:
+        """A new session id, or ``requested`` if it names a live session that has not ended.
+        ``binding``: the token's CONNECT fields (services/ingress/binding.py); a resumed session
+        keeps its own, and a different ``nonce`` cannot take it over."""
+        binding = binding or {}
         if requested is None:
             session_id = str(uuid.uuid4())
             key = self.keys.session(session_id)
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={"created": time.time(), "connections": 1, "frames": 0})
+                pipe.hset(key, mapping={"created": time.time(), "connections": 1, "frames": 0, **binding})
                 pipe.expire(key, self.ttl_s)
                 await pipe.execute()
             return session_id
@@ -38,6 +41,10 @@ class SessionRegistry:
             raise ProtocolError(f"session ended ({ended.decode()})", code=SystemCode.SESSION_ENDED)
         if not await self.redis.exists(key):
             raise ProtocolError("unknown or expired session-id", code=SystemCode.UNKNOWN_SESSION)
+        if SESSION_NONCE in binding:
+            stored = await self.redis.hget(key, SESSION_NONCE)  # type: ignore[misc]
+            if stored is None or stored.decode() != binding[SESSION_NONCE]:
+                raise ProtocolError("nonce differs from the session's", code=SystemCode.BAD_HEADER)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "connections", 1)
             pipe.expire(key, self.ttl_s)

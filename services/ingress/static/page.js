@@ -2,7 +2,8 @@
 // with the oval guide, and runs the check with the Vigil library. It shows only the prompts of
 // the codes and the active-liveness progress, never a score.
 //
-// Query: `cn` the UI config's name; `lang` forces a language (else the browser's).
+// Query: `cn` the UI config's name; `lang` forces a language (else the browser's); `nonce` the
+// relying party's nonce (it comes back in the JWT).
 
 import { Checker } from "./vigil.js";
 import { MESSAGES, pickLanguage, translator } from "./i18n.js";
@@ -259,6 +260,8 @@ async function main() {
     roi: settings.roi,
     lang,
     messages,
+    uiConfig: configName, // its audience binds the token (docs/protocol.md)
+    nonce: params.get("nonce"), // a relying party that frames this page passes its nonce here
   });
   window.vigilChecker = checker; // for integrators' debugging and the browser tests
   wire(checker, config);

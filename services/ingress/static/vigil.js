@@ -57,6 +57,8 @@ const DEFAULTS = {
   roi: { center_x: 0.5, center_y: 0.5, width: 1, height: 1 }, // where the face belongs (oval guide)
   lang: null, // null: from the browser's languages
   messages: {}, // replaces messages by key: "1", "1012", "close.4002", "hold", "cameraDenied"...
+  nonce: null, // the relying party's nonce: it comes back as the JWT's `nonce` claim
+  uiConfig: null, // the UI config's name: its `audience` becomes the JWT's `aud`
 };
 
 // Transient system codes: the frame is retried after a short pause.
@@ -453,6 +455,8 @@ export class Checker extends EventTarget {
       ...this._cameraInfo(),
     };
     if (this.options.mirrorFrames) headers.mirrored = "1";
+    if (this.options.nonce) headers.nonce = String(this.options.nonce);
+    if (this.options.uiConfig) headers["ui-config"] = String(this.options.uiConfig);
     this._send(formatMessage("CONNECT", headers));
   }
 
