@@ -6,20 +6,29 @@ generated password for NAME (created as an administrator if missing), to be chan
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
+from pathlib import Path
 
+from argon2 import PasswordHasher
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from admin.accounts import NAME_PATTERN, NAME_RULE
+from admin.accounts import NAME_PATTERN, NAME_RULE, AccountStore
+from admin.actions import ActionLog
 from admin.app import create_app
 from admin.bootstrap import create_first_admin, reset_password
 from admin.config import AdminPolicy
 from admin.context import AdminContext
+from admin.passwords import Passwords
 from shared.bus import connect
+from shared.cli_errors import OneLineParser, one_line
+from shared.errors import ConfigError
+from shared.keys import Keys
 from shared.logs import setup_logging
+from shared.redis_url import VAR_DIR, environment_redis_settings, resolve_url, shown
 from shared.settings import Settings, load_settings
 
 
@@ -41,27 +50,37 @@ async def serve_panel(settings: Settings) -> None:
         await redis.aclose()
 
 
-async def set_password(settings: Settings, name: str) -> None:
-    redis = connect(settings)
+async def set_password(redis_url: str, prefix: str, name: str) -> None:
+    """Needs the Redis alone: no JWT key, no other setting (a production shell has none of them)."""
+    redis = Redis.from_url(redis_url, socket_connect_timeout=5)
     try:
-        context = AdminContext(settings=settings, redis=redis, policy=AdminPolicy.from_settings(settings.admin))
-        password = await reset_password(context.accounts, context.passwords, context.actions, name)
+        keys = Keys(prefix)
+        password = await reset_password(AccountStore(redis, keys), Passwords(PasswordHasher()),
+                                        ActionLog(redis, keys, AdminPolicy.actions_maxlen), name)
         print(f"new password for {name}: {password} (it must be changed at the next sign-in)")
     finally:
         await redis.aclose()
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m admin", description="Vigil administrator panel")
+    parser = OneLineParser(prog="python -m admin", description="Vigil administrator panel")
     commands = parser.add_subparsers(dest="command")
     reset = commands.add_parser("set-password", help="print a new generated password for a user")
     reset.add_argument("name")
+    reset.add_argument("--var", type=Path, default=VAR_DIR,
+                       help="the `vigil run --var` folder, for the embedded Redis's password (default: var)")
     args = parser.parse_args(argv)
     if args.command == "set-password" and not NAME_PATTERN.match(args.name):
         parser.error(f"a user name is {NAME_RULE}")
     setup_logging()
-    settings = load_settings()
-    if args.command == "set-password":
-        asyncio.run(set_password(settings, args.name))
-    else:
-        asyncio.run(serve_panel(settings))
+    with one_line(f"python -m admin{' ' + args.command if args.command else ''}"):
+        if args.command == "set-password":
+            redis = environment_redis_settings()
+            url = resolve_url(redis, args.var)
+            try:
+                asyncio.run(set_password(url, redis.key_prefix, args.name))
+            except (RedisError, OSError) as exc:
+                raise ConfigError(f"Redis at {shown(url)} is unreachable ({exc.__class__.__name__}): start "
+                                  "`make run` (its embedded Redis) or set VIGIL_REDIS__URL") from None
+        else:
+            asyncio.run(serve_panel(load_settings()))

@@ -12,13 +12,15 @@ from pathlib import Path
 from infra import config_command
 from infra.client import LPClient
 from infra.media import iter_frames
+from shared.cli_errors import OneLineParser, one_line, validation_summary
 from shared.errors import ConfigError
 from shared.lpproto import Command
-from shared.settings import ENV_PREFIX, RedisSettings, load_settings
+from shared.redis_url import environment_redis_settings, resolve_url, shown
+from shared.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vigil", description="Vigil face liveness service")
+    parser = OneLineParser(prog="vigil", description="Vigil face liveness service")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start every service (and an embedded Redis unless VIGIL_REDIS__URL)")
@@ -82,30 +84,35 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with one_line(f"vigil {args.command}"):
+        sys.exit(_dispatch(args))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
-        sys.exit(_run(args))
-    elif args.command == "check":
-        sys.exit(asyncio.run(_check(args)))
-    elif args.command == "verify":
-        sys.exit(_verify(args))
-    elif args.command == "eval":
+        return _run(args)
+    if args.command == "check":
+        return asyncio.run(_check(args))
+    if args.command == "verify":
+        return _verify(args)
+    if args.command == "eval":
         from infra.eval.command import main as evaluate_main
 
-        sys.exit(evaluate_main(args.media, args.out, full=args.full, sessions=args.sessions))
-    elif args.command == "replay":
+        return evaluate_main(args.media, args.out, full=args.full, sessions=args.sessions)
+    if args.command == "replay":
         from infra.replay.command import main as replay_main
 
         stream_range = (args.start, args.end) if args.from_stream else None
-        sys.exit(replay_main(args.session, settings_file=args.settings, prefix=args.prefix, files=args.files,
-                             stream_range=stream_range))
-    elif args.command == "ui-config":
-        sys.exit(asyncio.run(_ui_config(args)))
-    elif args.command == "config":
-        sys.exit(asyncio.run(config_command.run(args)))
-    else:
-        from infra.prepare_models import prepare
+        return replay_main(args.session, settings_file=args.settings, prefix=args.prefix, files=args.files,
+                           stream_range=stream_range)
+    if args.command == "ui-config":
+        return asyncio.run(_ui_config(args))
+    if args.command == "config":
+        return asyncio.run(config_command.run(args))
+    from infra.prepare_models import prepare
 
-        prepare(Path("var/models"), Path("var/cache"))
+    prepare(Path("var/models"), Path("var/cache"))
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -149,8 +156,8 @@ async def _ui_config(args: argparse.Namespace) -> int:
     from shared.keys import Keys
     from shared.ui_config import DEFAULT_NAME, UiConfig
 
-    redis_settings = _redis_settings()
-    url = args.redis_url or redis_settings.url or f"redis://127.0.0.1:{redis_settings.embedded_port}/0"
+    redis_settings = environment_redis_settings()
+    url = args.redis_url or resolve_url(redis_settings)
     prefix = args.prefix or redis_settings.key_prefix
     config: UiConfig | None = None
     if args.action == "load":
@@ -163,14 +170,14 @@ async def _ui_config(args: argparse.Namespace) -> int:
             print(f"vigil ui-config: cannot read {args.file}: {exc}", file=sys.stderr)
             return 2
         except ValidationError as exc:
-            print(f"vigil ui-config: {args.file} is not a valid UI config:\n{exc}", file=sys.stderr)
+            print(f"vigil ui-config: {args.file} is not a valid UI config: {validation_summary(exc)}", file=sys.stderr)
             return 2
     redis = Redis.from_url(url, socket_connect_timeout=5)
     store = UiConfigStore(redis, Keys(prefix))
     try:
         if config is not None:
             await store.put(config)
-            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {url}")
+            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {shown(url)}")
         elif args.action == "list":
             names = await store.names()
             for name in names:
@@ -183,7 +190,7 @@ async def _ui_config(args: argparse.Namespace) -> int:
         print(f"vigil ui-config: {exc}", file=sys.stderr)
         return 1
     except (RedisConnectionError, OSError) as exc:
-        print(f"vigil ui-config: Redis at {url} is unreachable: {exc}", file=sys.stderr)
+        print(f"vigil ui-config: Redis at {shown(url)} is unreachable: {exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:
         print(f"vigil ui-config: {exc}", file=sys.stderr)
@@ -191,18 +198,6 @@ async def _ui_config(args: argparse.Namespace) -> int:
     finally:
         await redis.aclose()
     return 0
-
-
-def _redis_settings() -> RedisSettings:
-    """Only the ``VIGIL_REDIS__*`` settings: loading a UI config needs no JWT key or models."""
-    from pydantic_settings import BaseSettings, SettingsConfigDict
-
-    class RedisOnly(BaseSettings):
-        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore",
-                                          case_sensitive=False, env_parse_none_str="null")
-        redis: RedisSettings = RedisSettings()
-
-    return RedisOnly().redis
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -221,10 +216,17 @@ def _run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         scale[name] = int(count)
-    return asyncio.run(Launcher(settings, scale=scale, var_dir=args.var).run())
+    try:
+        return asyncio.run(Launcher(settings, scale=scale, var_dir=args.var).run())
+    except ConfigError as exc:  # e.g. the embedded Redis's port is taken
+        print(f"vigil run: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _check(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        print(f"vigil check: {args.path} does not exist", file=sys.stderr)
+        return 2
     async with LPClient(args.url) as client:
         reply = await client.connect(session_id=args.session_id)
         if reply.command is not Command.CONNECTED:

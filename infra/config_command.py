@@ -17,14 +17,16 @@ from pydantic import JsonValue
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.cli_errors import OneLineParser
 from shared.errors import ConfigError, MessageDecodeError
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigConflict, ConfigStore, InvalidOverride
 from shared.messages import ConfigChange, decode
+from shared.redis_url import resolve_url, shown
 from shared.settings import Settings, load_settings
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     config = commands.add_parser("config", help="live settings stored in Redis (applied without a restart)")
     config.add_argument("--redis-url", default=None, help="default: $VIGIL_REDIS__URL, else the embedded Redis")
     actions = config.add_subparsers(dest="action", required=True)
@@ -56,12 +58,12 @@ async def run(args: argparse.Namespace) -> int:
         print(f"vigil config: the environment's settings do not load ({exc}); run with the services' VIGIL_*",
               file=sys.stderr)
         return 2
-    url = args.redis_url or settings.redis.url or f"redis://127.0.0.1:{settings.redis.embedded_port}/0"
+    url = args.redis_url or resolve_url(settings.redis)
     redis = Redis.from_url(url, socket_connect_timeout=5)
     try:
         return await _act(args, ConfigStore(redis, Keys(settings.redis.key_prefix)), settings, redis)
     except (RedisConnectionError, OSError) as exc:
-        print(f"vigil config: Redis at {url} is unreachable: {exc}", file=sys.stderr)
+        print(f"vigil config: Redis at {shown(url)} is unreachable: {exc}", file=sys.stderr)
         return 1
     finally:
         await redis.aclose()

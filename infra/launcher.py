@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.redis_server import RedisServer
+from infra.redis_server import Persistence, RedisServer
+from shared.redis_url import embedded_password, shown
 from shared.settings import Settings
 
 log = logging.getLogger("vigil.launcher")
@@ -66,9 +67,13 @@ class Launcher:
             loop.add_signal_handler(sig, self.stopping.set)
         redis_url = self.settings.redis.url
         if redis_url is None:
-            self.redis = RedisServer(self.var_dir / "redis", port=self.settings.redis.embedded_port)
+            # Its own password (var/secrets/redis.password, 0600), handed to the children in their URL.
+            self.redis = RedisServer(
+                self.var_dir / "redis", port=self.settings.redis.embedded_port,
+                password=embedded_password(self.var_dir, create=True),
+                persistence=Persistence(maxmemory_mb=self.settings.redis.embedded_maxmemory_mb))
             redis_url = await asyncio.to_thread(self.redis.start)
-            log.info("embedded redis-server at %s (data in %s)", redis_url, self.redis.directory)
+            log.info("embedded redis-server at %s (data in %s)", shown(redis_url), self.redis.directory)
         env = self.child_env(redis_url)
         try:
             for worker in self.workers:

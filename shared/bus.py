@@ -8,15 +8,15 @@ import anyio
 from redis.asyncio import Redis
 
 from shared.messages import Message, encode
+from shared.redis_url import resolve_url
 from shared.settings import Settings
 
 
 def connect(settings: Settings) -> Redis:
-    """A client for the configured Redis (the launcher sets the URL of the embedded one)."""
-    if settings.redis.url is None:
-        raise RuntimeError("VIGIL_REDIS__URL is not set: start services through `vigil run`")
+    """A client for the configured Redis; without ``VIGIL_REDIS__URL`` (a process started by hand
+    beside `make run`), the embedded one with its password (shared/redis_url.py)."""
     return Redis.from_url(
-        settings.redis.url, decode_responses=False, health_check_interval=10,
+        resolve_url(settings.redis), decode_responses=False, health_check_interval=10,
         socket_connect_timeout=5, retry_on_timeout=True,
     )
 

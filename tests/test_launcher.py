@@ -27,6 +27,7 @@ from infra.media import iter_frames
 from infra.redis_server import free_port
 from shared.keys import Keys
 from shared.lpproto import Command
+from shared.redis_url import embedded_password, embedded_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
@@ -90,7 +91,8 @@ class Launched:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        """The embedded Redis with the password the launcher generated under its --var folder."""
+        return embedded_url(self.redis_port, embedded_password(self.tmp_path / "var"))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -269,6 +271,9 @@ def test_sigint_stops_every_child_and_redis(launch: Callable[..., Launched]) -> 
     gone = [*children, launched.redis_pid]
     poll("children and redis-server gone", lambda: not any(pid_alive(pid) for pid in gone), 5)
     assert "all processes stopped" in launched.log()
+    password = embedded_password(launched.tmp_path / "var")
+    assert password is not None
+    assert password not in launched.log()  # the children get it in their environment, never the log
 
 
 def test_crashing_worker_exhausts_restart_budget(launch: Callable[..., Launched], tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def evaluate(media_root: Path, out: Path, *, full: bool, sessions: int) -> tuple
 
 def main(media_root: Path, out: Path, *, full: bool, sessions: int | None) -> int:
     if not (media_root / "manifest.json").is_file():
-        print(f"vigil eval: {media_root} has no manifest.json (the media folder, e.g. ../shared/data)")
+        print(f"vigil eval: {media_root} has no manifest.json (the media folder, e.g. ../shared/data)", file=sys.stderr)
         return 2
     # A terminated run still stops its services and its Redis (the finally blocks run on exit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

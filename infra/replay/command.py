@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from infra.replay.recorded import Answer, load, load_range
 from shared.bus import connect
 from shared.errors import ConfigError
 from shared.keys import Keys
+from shared.redis_url import resolve_url
 from shared.settings import Settings, load_settings
 
 
@@ -71,18 +73,18 @@ async def run(session_id: str | None, settings: Settings, prefix: str, files: Pa
 def main(session_id: str | None, *, settings_file: Path | None, prefix: str | None, files: Path | None,
          stream_range: tuple[str, str] | None = None) -> int:
     if (session_id is None) == (stream_range is None):
-        print("vigil replay: give a SESSION or --from-stream (with --start / --end), not both")
+        print("vigil replay: give a SESSION or --from-stream (with --start / --end), not both", file=sys.stderr)
         return 2
     try:
         settings = load_settings()
         if settings_file is not None:
             settings = merged(settings, json.loads(settings_file.read_text()))
     except (ConfigError, ValueError, OSError) as exc:
-        print(f"vigil replay: {exc}")
+        print(f"vigil replay: {exc}", file=sys.stderr)
         return 2
-    if settings.redis.url is None:
-        print("vigil replay: set VIGIL_REDIS__URL (the Redis that holds the recorded session)")
-        return 2
+    if settings.redis.url is None:  # the embedded Redis of `vigil run`, with its password
+        settings = settings.model_copy(update={"redis": settings.redis.model_copy(
+            update={"url": resolve_url(settings.redis)})})
     return asyncio.run(run(session_id, settings, prefix or settings.redis.key_prefix,
                            files or settings.file_logger.path, stream_range))
 
