@@ -38,3 +38,17 @@ def no_face_jpeg(data_dir: Path) -> bytes:
     """A real photo's background: the left part of the Obama portrait, which holds no face."""
     image = photo(data_dir, FACE_PHOTO)
     return jpeg(image.crop((0, 0, image.width * 2 // 5, image.height)))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A PNG announcing ``width`` x ``height`` grey pixels, every row zero: a decompression bomb
+    (20000 x 20000 is ~390 KB of zlib for 400 MB of pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * ((width + 1) * height), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")

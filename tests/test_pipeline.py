@@ -109,6 +109,9 @@ async def test_bad_input_gets_documented_errors_and_the_connection_keeps_serving
         assert await error_of(client, frame_text(good, "image/gif")) == SystemCode.UNSUPPORTED_CONTENT_TYPE
         big = base64.b64encode(b"\xff\xd8\xff" + b"\0" * 2_100_000).decode()
         assert await error_of(client, frame_text(big)) == SystemCode.IMAGE_TOO_LARGE
+        # The pixel bomb: a 20000x20000 PNG of ~400 KB, refused on its header before any decoding.
+        bomb = base64.b64encode(media.png_bomb(20_000, 20_000)).decode()
+        assert await error_of(client, frame_text(bomb, "image/x-png-base64")) == SystemCode.BAD_IMAGE_DIMENSIONS
         # A JPEG whose header reads but whose data is cut: the estimator reports it.
         truncated = base64.b64encode(media.face_jpeg(data_dir)[:2000]).decode()
         assert await error_of(client, frame_text(truncated)) == SystemCode.NOT_AN_IMAGE

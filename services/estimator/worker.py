@@ -66,7 +66,7 @@ class EstimatorWorker:
         timings = Timings()
         try:
             with timings.stage("decode"):
-                image = decode_rgb(frame.image)
+                image = decode_rgb(frame.image, settings.ingress.max_image_pixels)
         except ImageError as exc:
             log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
             return Detected(frame, timings, error=exc, width=frame.width, height=frame.height)
