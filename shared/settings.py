@@ -9,11 +9,12 @@ groups and at the top level. ``docs/settings.md`` lists every setting with its d
 from __future__ import annotations
 
 import os
+import re
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -21,6 +22,8 @@ from shared.secrets_rules import describe, describe_parse_error, weak_key
 
 ENV_PREFIX = "VIGIL_"
 INSECURE_KEYS = frozenset({"", "secret", "changeme", "change-me", "password"})
+# An origin as browsers compare them: scheme, host (or a *. subdomain wildcard), optional port.
+ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$")
 
 
 class Group(BaseModel):
@@ -64,6 +67,20 @@ class IngressSettings(Group):
     # Heartbeat periods a client may ask for, in ms.
     min_heartbeat_ms: int = Field(100, ge=10)
     max_heartbeat_ms: int = Field(60_000, ge=100)
+    # Who may put the check page in a frame (CSP frame-ancestors; also Permissions-Policy camera and,
+    # where it can say the same, X-Frame-Options): "'self'", "'none'", or origins such as
+    # "https://shop.example" (JSON list). Anyone else's frame stays empty (clickjacking the camera).
+    frame_ancestors: tuple[str, ...] = Field(("'self'",), min_length=1)
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "'none'" in value and len(value) > 1:
+            raise ValueError("'none' cannot be combined with other frame ancestors")
+        for item in value:
+            if item not in ("'self'", "'none'") and not ORIGIN_PATTERN.match(item):
+                raise ValueError("each frame ancestor is 'self', 'none' or an origin like https://shop.example")
+        return value
 
 
 class AdminSettings(Group):

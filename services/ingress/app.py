@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
+from services.ingress.page_headers import page_headers
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
@@ -51,7 +52,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     @app.get("/")
     async def index() -> Response:
         response = await app.send_static_file("index.html")
-        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.headers.update(page_headers(PAGE_POLICY, settings.ingress.frame_ancestors))  # who may frame it
         response.headers["Cache-Control"] = "no-cache"
         return response
 
