@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 from quart import Blueprint, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
@@ -12,13 +13,16 @@ from admin.context import admin_context, identity, signed_in
 from admin.guard import safe_next
 from admin.passwords import password_problem
 from admin.web_sessions import COOKIE
+from shared.client_address import client_address
 
 log = logging.getLogger(__name__)
 auth = Blueprint("auth", __name__)
 
 
 def _address() -> str:
-    return request.remote_addr or "unknown"
+    """The client, behind a trusted proxy the forwarded one (the ingress uses the same rule)."""
+    return client_address(request.remote_addr, request.headers.getlist("X-Forwarded-For"),
+                          admin_context().policy.trusted_proxies)
 
 
 @auth.route("/signin", methods=["GET", "POST"])
@@ -31,16 +35,20 @@ async def signin() -> ResponseReturnValue:
     context, form = admin_context(), await request.form
     name, password = form.get("username", "").strip().lower()[:64], form.get("password", "")
     next_page = safe_next(form.get("next"))
-    wait = await context.limiter.retry_after(name, _address())
+    address = _address()
+    wait = await context.limiter.attempt(name)
     if wait is not None:
-        log.warning("sign-in refused for %r from %s: too many failures", name, _address())
+        log.warning("sign-in refused for %r from %s: too many failures for that user", name, address)
         message = f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s)."
         page = await render_template("signin.html", next_page=next_page, error=message, username=name)
         return page, 429, {"Retry-After": str(wait)}
+    if delay := await context.limiter.delay(address):
+        log.warning("sign-in for %r from %s slowed by %.1f s: many failures from that address", name, address, delay)
+        await anyio.sleep(delay)
     user = await context.accounts.user(name) if name else None
     if not await context.passwords.verify(user.password_hash if user else None, password) or user is None:
-        await context.limiter.failed(name, _address())
-        log.warning("failed sign-in for %r from %s", name, _address())
+        await context.limiter.failed(address)
+        log.warning("failed sign-in for %r from %s", name, address)
         page = await render_template("signin.html", next_page=next_page, username=name,
                                      error="Wrong user name or password.")
         return page, 401
@@ -52,7 +60,7 @@ async def signin() -> ResponseReturnValue:
     if previous is not None:
         await context.sessions.delete(previous.token)
     token, _ = await context.sessions.create(user.name, user.session_epoch)
-    log.info("%r signed in from %s", user.name, _address())
+    log.info("%r signed in from %s", user.name, address)
     target = url_for("auth.password") if user.must_change_password else next_page or url_for("home.index")
     response = redirect(target)
     response.set_cookie(COOKIE, token, max_age=context.policy.session_ttl_s, httponly=True, samesite="Lax",

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 
+from admin.signin_limits import BASE_DELAY_S
+from shared.client_address import Network, ProxySettings
 from shared.settings import AdminSettings
 
 
@@ -20,7 +22,12 @@ class AdminPolicy:
     # Failed sign-ins allowed per user name and per client address within the window.
     max_failures_per_user: int = 5
     max_failures_per_address: int = 20
+    max_signin_delay_s: float = 10.0
+    # The first delay past the free failures (doubling); tests make it tiny.
+    signin_base_delay_s: float = BASE_DELAY_S
     signin_window_s: int = 15 * 60
+    # Reverse proxies whose X-Forwarded-For names the client (settings.proxy.trusted, parsed).
+    trusted_proxies: tuple[Network, ...] = ()
     # Set behind HTTPS: the session cookie then travels only over TLS.
     secure_cookies: bool = False
     # Base URL of the check page for "view site"; None: the ingress's host and port.
@@ -30,9 +37,10 @@ class AdminPolicy:
     actions_maxlen: int = 10_000
 
     @classmethod
-    def from_settings(cls, options: AdminSettings) -> AdminPolicy:
+    def from_settings(cls, options: AdminSettings, proxy: ProxySettings | None = None) -> AdminPolicy:
         return cls(
             session_ttl_s=options.session_ttl_s, max_failures_per_user=options.max_failures_per_user,
             max_failures_per_address=options.max_failures_per_address, signin_window_s=options.signin_window_s,
-            secure_cookies=options.secure_cookies, ingress_url=options.ingress_url,
+            max_signin_delay_s=options.max_signin_delay_s, secure_cookies=options.secure_cookies,
+            ingress_url=options.ingress_url, trusted_proxies=proxy.networks() if proxy else (),
         )

@@ -39,7 +39,8 @@ class AdminContext:
             "passwords": Passwords(policy.password_hasher),
             "sessions": WebSessions(redis, keys, policy.session_ttl_s),
             "limiter": SigninLimiter(redis, keys, per_user=policy.max_failures_per_user,
-                                     per_address=policy.max_failures_per_address, window_s=policy.signin_window_s),
+                                     per_address=policy.max_failures_per_address, window_s=policy.signin_window_s,
+                                     max_delay_s=policy.max_signin_delay_s, base_delay_s=policy.signin_base_delay_s),
             "actions": ActionLog(redis, keys, policy.actions_maxlen),
         }
         for name, value in parts.items():

@@ -43,7 +43,8 @@ def hypercorn_config(settings: Settings) -> Config:
 async def serve_panel(settings: Settings) -> None:
     redis = connect(settings)
     try:
-        context = AdminContext(settings=settings, redis=redis, policy=AdminPolicy.from_settings(settings.admin))
+        policy = AdminPolicy.from_settings(settings.admin, settings.proxy)
+        context = AdminContext(settings=settings, redis=redis, policy=policy)
         await create_first_admin(context.accounts, context.passwords, context.actions)
         await serve(create_app(settings, redis, context.policy), hypercorn_config(settings))
     finally:
@@ -57,6 +58,7 @@ async def set_password(redis_url: str, prefix: str, name: str) -> None:
         keys = Keys(prefix)
         password = await reset_password(AccountStore(redis, keys), Passwords(PasswordHasher()),
                                         ActionLog(redis, keys, AdminPolicy.actions_maxlen), name)
+        await redis.delete(keys.admin_signin_failures("user", name))  # and the user's lock, if any, ends
         print(f"new password for {name}: {password} (it must be changed at the next sign-in)")
     finally:
         await redis.aclose()

@@ -26,8 +26,12 @@ def cheap_hasher() -> PasswordHasher:
 
 
 class Browser:
-    def __init__(self, app: Quart, address: str = "127.0.0.1") -> None:
+    """``address``: the TCP peer; ``forwarded_for``: an X-Forwarded-For header it sends (as a
+    reverse proxy would, or as anyone could)."""
+
+    def __init__(self, app: Quart, address: str = "127.0.0.1", forwarded_for: str | None = None) -> None:
         self.app, self.address = app, address
+        self.headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
         self.client: TestClientProtocol = app.test_client()
 
     @property
@@ -36,13 +40,14 @@ class Browser:
         return context
 
     async def get(self, path: str) -> Response:
-        return await self.client.get(path, scope_base={"client": (self.address, 40000)})
+        return await self.client.get(path, headers=self.headers, scope_base={"client": (self.address, 40000)})
 
     async def text(self, path: str) -> str:
         return await (await self.get(path)).get_data(as_text=True)
 
     async def csrf(self, page: str = "/signin") -> str:
-        response = await self.client.get(page, follow_redirects=True, scope_base={"client": (self.address, 40000)})
+        response = await self.client.get(page, follow_redirects=True, headers=self.headers,
+                                         scope_base={"client": (self.address, 40000)})
         found = CSRF_INPUT.search(await response.get_data(as_text=True))
         if found is None:
             raise AssertionError(f"no CSRF field on {page}")
@@ -58,7 +63,8 @@ class Browser:
         if token:
             fields["csrf_token"] = token
         return await self.client.post(
-            path, data=urlencode(fields, doseq=True), headers={"Content-Type": "application/x-www-form-urlencoded"},
+            path, data=urlencode(fields, doseq=True),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **self.headers},
             scope_base={"client": (self.address, 40000)},
         )
 

@@ -53,7 +53,7 @@ def render() -> str:
         assert isinstance(group, type)
         doc = (group.__doc__ or "").strip()
         lines.append(f"\n## {name}\n")
-        if doc and not doc.startswith("!!!") and group.__module__ == "shared.settings":
+        if doc and not doc.startswith("!!!") and group.__module__.startswith("shared."):
             lines.append(doc + "\n")
         lines.append("Live: editable while running.\n" if name in LIVE_GROUPS else "Restart-only.\n")
         lines.append("| variable | default |\n|---|---|")

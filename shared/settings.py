@@ -17,6 +17,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.client_address import ProxySettings
 from shared.errors import ConfigError
 from shared.secrets_rules import describe, describe_parse_error, weak_key
 
@@ -88,9 +89,14 @@ class AdminSettings(Group):
     port: int = Field(8322, ge=1, le=65535)
     # A sign-in lasts this long (absolute: cookie and Redis record expire together).
     session_ttl_s: int = Field(8 * 3600, ge=300)
-    # Failed sign-ins allowed per user name / per client address within signin_window_s.
+    # Failed sign-ins per user name within signin_window_s before that user is locked for the rest of
+    # the window (other users are never affected).
     max_failures_per_user: int = Field(5, ge=1)
+    # Failed sign-ins per client address within the window before its sign-ins are slowed down (a
+    # delay doubling per further failure, up to max_signin_delay_s); never refused, so a shared
+    # address (an office, a proxy) cannot lock everyone out.
     max_failures_per_address: int = Field(20, ge=1)
+    max_signin_delay_s: float = Field(10.0, ge=0, le=60)
     signin_window_s: int = Field(900, ge=60)
     # Behind HTTPS: the session cookie then travels only over TLS.
     secure_cookies: bool = False
@@ -394,6 +400,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     ingress: IngressSettings = IngressSettings()
     admin: AdminSettings = AdminSettings()
+    proxy: ProxySettings = ProxySettings()
     jwt: JwtSettings = JwtSettings()
     session: SessionSettings = SessionSettings()
     roi: RoiSettings = RoiSettings()
