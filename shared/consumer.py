@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.bus import is_idle, text
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
+from shared.lag import LagWatch
 from shared.messages import ENTRY_FIELD, M, decode
 from shared.settings import BusSettings
 
@@ -62,6 +63,7 @@ class Consumer(Generic[M]):
         self.batch_size = batch_size
         self.name = name or consumer_name()
         self._last_claim = 0.0
+        self.lag = LagWatch(stream, group, warn_after_s=bus.frames_max_age_s / 2)
 
     async def run(self, *, drain: bool = False) -> None:
         backoff = 0.1
@@ -71,7 +73,9 @@ class Consumer(Generic[M]):
         while True:
             try:
                 processed = await self._claim_stale()
-                processed += await self._process(await self._read(">"))
+                fresh = await self._read(">")
+                self.lag.observe(fresh)
+                processed += await self._process(fresh)
                 backoff = 0.1
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return

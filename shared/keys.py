@@ -5,8 +5,8 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 
 | key | type | producer | consumers | retention |
 |---|---|---|---|---|
-| ``P:frames`` | stream of ``FrameMessage`` | ingress (one entry per FRAME) | groups ``estimator``, ``videobuilder``, ``file_logger`` | ``MAXLEN ~ bus.stream_maxlen`` |
-| ``P:estimations`` | stream of ``EstimationMessage`` | estimator | groups ``decider``, ``plugins``; the admin statistics page (newest entries, by ``XREVRANGE``) | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:frames`` | stream of ``FrameMessage`` | ingress (one entry per FRAME) | groups ``estimator``, ``videobuilder``, ``file_logger`` | ``MAXLEN ~ bus.stream_maxlen``, fewer when frames are large (``bus.frames_max_mb``), ``MINID ~`` now - ``bus.frames_max_age_s`` (shared/retention.py) |
+| ``P:estimations`` | stream of ``EstimationMessage`` (with the frame's image when it has a face) | estimator | groups ``decider``, ``plugins``; the admin statistics page (newest entries, by ``XREVRANGE``) | as ``P:frames``: count, size and age |
 | ``P:reply:{session}`` | stream of ``ReplyMessage`` | decider (and estimator, for frames it cannot decode) | the ingress connection serving the session, by plain ``XREAD`` from the last id it saw | ``MAXLEN ~ bus.reply_maxlen``, expires ``session.ttl_s`` after the last reply |
 | ``P:decisions`` | stream of ``ReplyMessage``: a copy of every answer the decider gave | decider | group ``file_logger`` (stage-5 post-processing), statistics | ``MAXLEN ~ bus.stream_maxlen`` |
 | ``P:session:{session}`` | hash: ``created``, ``frames`` (counter), ``connections`` (counter), ``ended`` (reason), and from CONNECT ``nonce`` and ``ui-config`` (what binds the token) | ingress | ingress (resume with ``session-id``); the decider (the token's ``nonce`` and ``aud``) | expires ``session.ttl_s`` after the last frame |

@@ -383,6 +383,13 @@ class BusSettings(Group):
     max_deliveries: int = Field(5, ge=1)
     # Approximate MAXLEN of the shared streams (frames, estimations).
     stream_maxlen: int = Field(10_000, ge=100)
+    # The frames stream (the heaviest: every image) is also trimmed by age and by size (shared/
+    # retention.py): frames older than this go (the video builder and the FileLogger copy what they
+    # need long before; a consumer lagging past half of it is logged) ...
+    frames_max_age_s: int = Field(300, ge=10)
+    # ... and its entries are bounded so that, at the mean size of recent frames, it holds about this
+    # many MiB (4 MB frames: ~128 entries; the page's ~50 KB frames: the count bound above applies).
+    frames_max_mb: int = Field(512, ge=8)
     # Approximate MAXLEN of a per-session reply stream.
     reply_maxlen: int = Field(100, ge=10)
 

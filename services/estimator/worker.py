@@ -19,13 +19,13 @@ from services.estimator.decode import decode_rgb
 from services.estimator.model import FaceDetector
 from services.estimator.parallax import Reference, ReferenceStore
 from services.estimator.timings import Timings
-from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.errors import ImageError
 from shared.faces import select_main_face
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
-from shared.messages import EstimationMessage, Face, FrameMessage, LightSupport, Message
+from shared.messages import EstimationMessage, Face, FrameMessage, LightSupport
+from shared.retention import StreamRetention
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class EstimatorWorker:
         self.redis, self.keys, self.live, self.settings = redis, keys, live, live.base
         self.detector, self.analyser = detector, analyser
         self.references = ReferenceStore(redis, keys, self.settings.session.ttl_s)
+        self.retention = StreamRetention(self.settings.bus)
 
     async def handle(self, batch: Sequence[Delivery[FrameMessage]]) -> None:
         frames = [delivery.message for delivery in batch]
@@ -47,8 +48,8 @@ class EstimatorWorker:
         # CPU-bound model work runs off the event loop, so the loop keeps serving Redis.
         estimations, updated = await anyio.to_thread.run_sync(self.analyse_all, frames, references, tagged)
         await self.references.save(updated)
-        entries: list[tuple[str, Message]] = [(self.keys.estimations, e) for e in estimations]
-        await publish_many(self.redis, entries, maxlen=self.settings.bus.stream_maxlen)
+        # Estimations carry the frame's image: trimmed by count, size and age like the frames.
+        await self.retention.publish(self.redis, [(self.keys.estimations, e, len(e.image or b"")) for e in estimations])
 
     def analyse_all(self, frames: list[FrameMessage], references: dict[str, Reference],
                     tagged: Mapping[str | None, Settings] | None = None,

@@ -20,6 +20,7 @@ from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
 from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
+from shared.retention import StreamRetention
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
     ui_configs = UiConfigStore(redis, keys)
     app.register_blueprint(results_blueprint(settings, redis, keys))
+    retention = StreamRetention(settings.bus)  # the frames stream's size bound learns from every frame
 
     @app.get("/health")
     async def health() -> tuple[Response, int]:
@@ -91,10 +93,10 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             await websocket.close(code, reason)
             tasks.cancel_scope.cancel()  # stops the receive loop and any heartbeat
 
-        connection = Connection(
-            settings, sessions, lambda session_id: FrameExchange(redis, keys, settings, session_id), send, close,
-            lambda: current.for_tag(None),
-        )
+        def exchange(session_id: str) -> FrameExchange:
+            return FrameExchange(redis, keys, settings, session_id, retention)
+
+        connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None))
         try:
             async with tasks:
                 while True:

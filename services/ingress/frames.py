@@ -8,18 +8,21 @@ import uuid
 from redis.asyncio import Redis
 
 from services.ingress.images import CheckedImage
-from shared.bus import publish, text
+from shared.bus import text
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
 from shared.messages import ClientInfo, FrameMessage, ReplyMessage, decode
+from shared.retention import StreamRetention
 from shared.settings import Settings
 
 
 class FrameExchange:
     """One per connection: remembers the last reply id seen so no reply is missed or reused."""
 
-    def __init__(self, redis: Redis, keys: Keys, settings: Settings, session_id: str) -> None:
+    def __init__(self, redis: Redis, keys: Keys, settings: Settings, session_id: str,
+                 retention: StreamRetention | None = None) -> None:
         self.redis, self.keys, self.settings = redis, keys, settings
+        self.retention = retention or StreamRetention(settings.bus)
         self.session_id = session_id
         self.reply_stream = keys.reply(session_id)
         self._last_id = "0-0"
@@ -36,7 +39,7 @@ class FrameExchange:
             received_at=time.time(), content_type=image.image_type, image=image.data,
             width=image.width, height=image.height, client=client, config_tag=self.settings.config_tag,
         )
-        await publish(self.redis, self.keys.frames, frame, maxlen=self.settings.bus.stream_maxlen)
+        await self.retention.publish(self.redis, [(self.keys.frames, frame, len(image.data))])  # count, size, age
         return await self._wait(request_id)
 
     async def _wait(self, request_id: str) -> ReplyMessage:
