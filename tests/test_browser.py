@@ -332,7 +332,7 @@ def test_selfie_mode_mirrors_the_preview_and_operator_mode_does_not(
 def test_the_config_named_in_cn_is_applied(
     browser_page: Callable[..., Session], camera_files: Media, tmp_path: Path,
 ) -> None:
-    session = browser_page(camera_files.no_face, "?cn=kiosk&lang=ru")
+    session = browser_page(camera_files.no_face, "?cn=kiosk&lang=ru&nonce=rp-n0nce_42")
     page = session.page
     page.wait_for_selector("#start:enabled", timeout=20_000)
     assert page.inner_text("#start") == "Begin the check"
@@ -344,6 +344,10 @@ def test_the_config_named_in_cn_is_applied(
     page.click("#start")
     session.wait_code(FrameCheck.NO_FACE)
     assert page.inner_text("#prompt") == "No face here: look at the lens"
+    # What binds the session's token: the config's name (its audience) and the relying party's nonce.
+    [connect] = session.messages("CONNECT")
+    assert "\nui-config:kiosk\n" in connect
+    assert "\nnonce:rp-n0nce_42\n" in connect
     shot(session, tmp_path, "kiosk")
     # An unknown name says so, and nothing starts.
     missing = browser_page(camera_files.no_face, "?cn=no-such-config")

@@ -5,6 +5,7 @@
 //   import { Checker } from "https://vigil.example/static/vigil.js";
 //   const checker = new Checker(document.querySelector("#check"), "wss://vigil.example/ws", {
 //     mode: "selfie", imageWidth: 640, imageHeight: 480,
+//     nonce: nonceFromYourBackend,  // comes back as the JWT's `nonce`: check it there
 //   });
 //   checker.on("prompt", ({ code, message }) => show(message));
 //   checker.on("progress", ({ done, total }) => showStep(done, total));
