@@ -222,7 +222,7 @@ async def test_run_starts_redis_and_every_service(launch: Callable[..., Launched
     launched = launch()
     launched.wait_ready()
     log = launched.log()
-    assert "embedded redis-server at redis://127.0.0.1:" in log
+    assert "embedded redis-server at redis://:***@127.0.0.1:" in log  # its password masked
     for service in SERVICES:
         assert len(launched.pids(service)) == 1, log
 
