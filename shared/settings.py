@@ -383,9 +383,9 @@ class BusSettings(Group):
     max_deliveries: int = Field(5, ge=1)
     # Approximate MAXLEN of the shared streams (frames, estimations).
     stream_maxlen: int = Field(10_000, ge=100)
-    # The frames stream (the heaviest: every image) is also trimmed by age and by size (shared/
-    # retention.py): frames older than this go (the video builder and the FileLogger copy what they
-    # need long before; a consumer lagging past half of it is logged) ...
+    # The streams that carry images (frames, estimations) are also trimmed by age and by size
+    # (shared/retention.py): entries older than this go (the video builder and the FileLogger copy
+    # what they need long before; a consumer lagging past half of it is logged) ...
     frames_max_age_s: int = Field(300, ge=10)
     # ... and its entries are bounded so that, at the mean size of recent frames, it holds about this
     # many MiB (4 MB frames: ~128 entries; the page's ~50 KB frames: the count bound above applies).
@@ -430,10 +430,11 @@ class Settings(BaseSettings):
             raise ValueError(f"VIGIL_JWT__ALGORITHM={self.jwt.algorithm} needs VIGIL_JWT__PRIVATE_KEY_FILE")
         if self.env is Env.PRODUCTION and self.jwt.algorithm.startswith("HS"):
             key = self.jwt.key.get_secret_value() if self.jwt.key else ""
-            if key.lower() in INSECURE_KEYS or len(key) < 32 or (problem := weak_key(key)):
+            problem = weak_key(key) if len(key) >= 32 else None  # says the rule, never the key
+            if key.lower() in INSECURE_KEYS or len(key) < 32 or problem:
                 raise ValueError(
                     "production mode needs VIGIL_JWT__KEY set to a random secret of at least 32 characters"
-                    f"{f' ({problem})' if key and len(key) >= 32 else ''} (or set VIGIL_ENV=development)"
+                    f"{f' ({problem})' if problem else ''} (or set VIGIL_ENV=development)"
                 )
         results_key = self.jwt.results_key.get_secret_value() if self.jwt.results_key else None
         if self.env is Env.PRODUCTION and results_key is not None and (problem := weak_key(results_key)):

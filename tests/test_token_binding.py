@@ -19,11 +19,13 @@ from redis.asyncio import Redis
 
 from infra.client import LPClient
 from infra.redis_server import RedisServer
+from services.decider.binding import bind
 from services.ingress.binding import token_binding
 from services.ingress.sessions import SessionRegistry
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
 from shared.lpproto import Command
+from shared.settings import JwtSettings, Settings
 from shared.tokens import verify_token
 from shared.ui_config import UiConfig
 from tests import media
@@ -141,3 +143,17 @@ async def test_a_resumed_session_keeps_its_nonce(redis: Redis, keys: Keys) -> No
         await sessions.open(session_id, {"nonce": "second"})
     assert caught.value.code is SystemCode.BAD_HEADER
     assert await redis.hget(keys.session(session_id), "nonce") == b"first"  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_full_claims_keep_everything_and_gain_the_binding(redis: Redis, keys: Keys, settings: Settings) -> None:
+    await redis.hset(keys.session("s1"), mapping={"nonce": "n-1", "ui-config": "no-such-config"})  # type: ignore[misc]
+    claims = {"errors": [], "isOk": True, "bestshot": "QUJD", "estimations": {"faceCount": 1}, "evidence": {},
+              "defences": ["actions"], "jti": "j1", "sid": "s1"}
+    configured = settings.model_copy(update={"jwt": JwtSettings(issuer="https://vigil.example",
+                                                                audience=("rp-a", "rp-b"))})
+    bound = await bind(redis, keys, configured, "s1", claims)
+    assert bound == {**claims, "iss": "https://vigil.example", "aud": ["rp-a", "rp-b"], "nonce": "n-1"}
+    assert not await redis.exists(keys.result("j1"))  # nothing kept aside: the token has it all
+    unbound = await bind(redis, keys, settings, "no-such-session", {**claims, "sid": "no-such-session"})
+    assert not {"iss", "aud", "nonce"} & set(unbound)
