@@ -57,6 +57,17 @@ def test_a_server_already_on_the_port_is_never_taken_for_ours(foreign: RedisServ
     assert ours.process is None
 
 
+def test_a_port_taken_between_the_check_and_the_start_is_refused_too(
+        foreign: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second line of defence: the port looked free, but ours cannot bind and exits, and the
+    server that answers is not ours (its pid), so it is never taken for ours."""
+    monkeypatch.setattr("infra.redis_server.port_answers", lambda port: False)
+    ours = RedisServer(tmp_path / "ours", port=foreign.port, persist=False)
+    with pytest.raises(PortTaken, match=str(foreign.port)):
+        ours.start()
+    assert ours.process is None or ours.process.poll() is not None
+
+
 def test_the_password_is_required_kept_0600_and_off_the_command_line(tmp_path: Path) -> None:
     password = embedded_password(tmp_path / "var", create=True)
     assert password is not None
