@@ -14,10 +14,11 @@
 //   await checker.openCamera();          // preview (and the permission prompt)
 //   startButton.onclick = () => checker.start();
 //
-// The elements it builds (the camera picture, the oval, the light overlay, the photosensitivity
-// warning) are styled by the `.vigil-*` rules of style.css: copy them into your page's CSS. The
-// stage must not sit inside a stacking context (transform, filter, z-index) so that the camera
-// picture stays above the light overlay.
+// It imports i18n.js (the messages) and light.js (the screen-light challenge's warning and
+// overlay) from its own folder: serve the three together. The elements it builds (the camera
+// picture, the oval, the light overlay, the photosensitivity warning) are styled by the `.vigil-*`
+// rules of style.css: copy them into your page's CSS. The stage must not sit inside a stacking
+// context (transform, filter, z-index) so that the camera picture stays above the light overlay.
 //
 // Events (listen with `on(name, handler)`, or `addEventListener` and read `event.detail`):
 //   ready         the camera picture is on screen: { label, settings }
@@ -50,9 +51,12 @@
 // `lightSettleMs` after the paint and tagged `light-step`, `light-painted`. A reply without
 // `lightChallenge`, or the session's end, removes the overlay (within the same limit).
 // `checker.lightLog` lists what the overlay showed, in order: { step, total, pattern, colors,
-// receivedAt, paintedAt } (performance.now() ms; step null: the overlay went).
+// receivedAt, paintedAt } (performance.now() ms; step null: the overlay went). The warning, the
+// overlay, the paints and the flash guard are light.js's LightPainter; this file decides when to
+// ask, what to paint, and tags the frames.
 
 import { pickLanguage, translator } from "./i18n.js";
+import { LightPainter } from "./light.js";
 
 export const PROTOCOL_VERSION = "1.0";
 
@@ -95,21 +99,9 @@ const SESSION_ENDING = new Set([102, 103]);
 // States in which the session goes on (a light step may stay on screen, a warning stay open).
 const RUNNING = new Set(["connecting", "checking", "reconnecting"]);
 
-// The screen-light challenge, photosensitivity (WCAG 2.3.1; the same rule as shared/light.py):
-// at most 3 luminance changes in any second (stricter than WCAG's 3 flashes, each a pair of
-// changes), a change being a move of 0.1 in relative luminance where the darker side is below
-// 0.8; never a saturated red, R / (R + G + B) >= 0.8 on the sRGB values.
-const LIGHT_PATTERNS = { full: 1, left_right: 2, top_bottom: 2 }; // pattern: colours it takes
-const MAX_LIGHT_CHANGES = 3;
-const LIGHT_WINDOW_MS = 1000;
-const LUMINANCE_CHANGE = 0.1;
-const CHANGE_DARKER_BELOW = 0.8;
-const SATURATED_RED = 0.8;
-// A paint reaches the display one or more frames after its animation frame, not always the
-// same number: the spacing between changes keeps this much spare.
-const DISPLAY_JITTER_MS = 50;
-// Without requestVideoFrameCallback the capture time is unknown: after a paint, wait also for
-// a webcam's own delay (exposure to delivery, 1-2 frames).
+// Frames tagged with the light step on screen (light.js paints it). Without
+// requestVideoFrameCallback the capture time is unknown: after a paint, wait also for a webcam's
+// own delay (exposure to delivery, 1-2 frames).
 const CAMERA_DELAY_MS = 60;
 // A camera whose capture times never pass a paint (another clock): its frames go untagged
 // after this long rather than the check stalling.
@@ -165,47 +157,6 @@ function cameraErrorKind(error) {
   }
 }
 
-/** "#rrggbb" in lower case, or null. */
-function parseColor(value) {
-  return /^#[0-9a-f]{6}$/i.test(String(value)) ? String(value).toLowerCase() : null;
-}
-
-function channels(color) {
-  return [1, 3, 5].map((at) => parseInt(color.slice(at, at + 2), 16) / 255);
-}
-
-/** WCAG relative luminance of an sRGB colour. */
-function luminance(color) {
-  const [r, g, b] = channels(color).map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-}
-
-function saturatedRed(color) {
-  const [r, g, b] = channels(color);
-  return r + g + b > 0 && r / (r + g + b) >= SATURATED_RED;
-}
-
-/**
- * A step's colour in each quarter of the screen (top-left, top-right, bottom-left, bottom-right):
- * a change from left/right to top/bottom halves is seen where the quarters change.
- */
-function quarters({ pattern, colors: [a, b] }) {
-  if (pattern === "left_right") return [a, b, a, b];
-  if (pattern === "top_bottom") return [a, a, b, b];
-  return [a, a, a, a];
-}
-
-/** A change that counts towards the flash limit, on any part of the screen. */
-function luminanceChanged(before, after) {
-  const next = quarters(after);
-  return quarters(before).some((color, at) => {
-    const [a, b] = [luminance(color), luminance(next[at])];
-    return Math.abs(a - b) >= LUMINANCE_CHANGE && Math.min(a, b) < CHANGE_DARKER_BELOW;
-  });
-}
-
-let dialogCount = 0; // unique ids for the warnings' aria-labelledby
-
 const CAMERA_MESSAGES = {
   "permission-denied": "cameraDenied",
   "not-found": "cameraNotAttached",
@@ -243,18 +194,16 @@ export class Checker extends EventTarget {
     this._watchdog = null;
     this._connectTimer = null;
     this._canvas = document.createElement("canvas");
-    // The screen-light challenge: what the service offers this session and the person's answer.
+    // The screen-light challenge: what the service offers this session and the person's answer;
+    // the warning, the overlay and what it showed are the painter's (light.js).
     this._lightOffer = null; // "optional" | "required" | null (off, or a legacy client)
     this._lightAnswer = null; // "accepted" | "declined" | null (not asked yet)
-    this._lightQuestion = null; // the open warning: { answer, resolve }
-    this._lightTarget = null; // the step the service asks for
-    this._lightShown = null; // the step on screen, with its paintedAt
-    this._lightFrame = 0; // the requested animation frame that paints the target
-    this._lightTimer = null; // a paint waiting for the flash limit
-    this._lightPainting = null; // { promise, resolve } while a paint is due on the next animation frame
-    this._lightChanges = []; // when the screen's luminance last changed (any session: the eyes do not reset)
-    this.lightLog = [];
-    this._promptText = ""; // the last prompt, also shown above the light
+    this._light = new LightPainter(element, {
+      lang: this.lang,
+      t: this.t,
+      onStop: () => this.stop(),
+      onWarning: (detail) => this._emit("light-warning", detail),
+    });
     this._endingCode = null; // the last STATS' SESSION_ENDING code
     this._build();
   }
@@ -273,8 +222,8 @@ export class Checker extends EventTarget {
   }
 
   _setState(state, extra = {}) {
-    if (state !== "checking") this._endLight();
-    if (!RUNNING.has(state)) this._closeLightQuestion();
+    if (state !== "checking") this._light.end();
+    if (!RUNNING.has(state)) this._light.closeQuestion();
     this.state = state;
     this.element.dataset.vigilState = state;
     this._emit("state", { state, ...extra });
@@ -485,7 +434,7 @@ export class Checker extends EventTarget {
     this._transientErrors = 0;
     this._lightAnswer = { accept: "accepted", decline: "declined" }[this.options.lightConsent] ?? null;
     this._endingCode = null;
-    this.lightLog = [];
+    this._light.log = [];
     this._connect(this._generation);
   }
 
@@ -571,7 +520,7 @@ export class Checker extends EventTarget {
   async _beginFrames(generation, offer) {
     this._lightOffer = this.options.light && (offer === "optional" || offer === "required") ? offer : null;
     if (this._lightOffer && this._lightAnswer === null) {
-      const answer = await this._askLight(this._lightOffer === "optional");
+      const answer = await this._light.ask(this._lightOffer === "optional");
       if (generation !== this._generation) return;
       if (answer === "cancel") {
         this.stop();
@@ -654,8 +603,7 @@ export class Checker extends EventTarget {
     const message = codes.length ? messages[0] : this.message("hold");
     this._endingCode = codes.find((code) => SESSION_ENDING.has(code)) ?? null;
     this._mark(codes.length ? "bad" : "ok");
-    this._promptText = message;
-    if (this._lightCaption) this._lightCaption.prompt.textContent = message;
+    this._light.setPrompt(message);
     this._emit("prompt", { codes, code: codes.length ? codes[0] : null, message, messages });
   }
 
@@ -740,206 +688,19 @@ export class Checker extends EventTarget {
 
   // ---- the screen-light challenge ----------------------------------------------------------
 
-  /** The photosensitivity warning: resolves "accept", "decline" or "cancel" (the check stops). */
-  _askLight(declinable) {
-    if (this._lightQuestion) return this._lightQuestion.answer; // reconnected while it was open
-    const { dialog, accept, decline, cancel, buttons } = (this._lightDialog ??= this._buildLightDialog());
-    decline.hidden = !declinable;
-    cancel.hidden = declinable; // no colours-free check here: leaving is the way out
-    // Reduced motion asked for: the check without colours comes first and has the focus.
-    const gentle = declinable && globalThis.matchMedia?.("(prefers-reduced-motion: reduce)").matches;
-    buttons.replaceChildren(...(gentle ? [decline, accept, cancel] : [accept, decline, cancel]));
-    let resolve;
-    const answer = new Promise((done) => {
-      resolve = done;
-    });
-    this._lightQuestion = { answer, resolve };
-    dialog.returnValue = "";
-    document.body.append(dialog);
-    dialog.showModal(); // modal: the page behind is inert, Escape closes it
-    (gentle ? decline : accept).focus();
-    this._emit("light-warning", { declinable });
-    return answer;
+  /** What the light overlay showed this session, in order (see the header). */
+  get lightLog() {
+    return this._light.log;
   }
 
-  _buildLightDialog() {
-    const dialog = document.createElement("dialog");
-    dialog.className = "vigil-dialog";
-    dialog.lang = this.lang;
-    const id = `vigil-light-${++dialogCount}`;
-    const title = document.createElement("h2");
-    title.id = `${id}-title`;
-    title.textContent = this.t("lightTitle");
-    const text = document.createElement("p");
-    text.id = `${id}-text`;
-    text.textContent = this.t("lightWarning");
-    dialog.setAttribute("aria-labelledby", title.id);
-    dialog.setAttribute("aria-describedby", text.id);
-    const button = (key, answer) => {
-      const element = document.createElement("button");
-      element.type = "button";
-      element.textContent = this.t(key);
-      element.dataset.answer = answer;
-      element.addEventListener("click", () => dialog.close(answer));
-      return element;
-    };
-    const buttons = document.createElement("div");
-    buttons.className = "vigil-dialog-buttons";
-    const parts = {
-      dialog,
-      accept: button("lightStart", "accept"),
-      decline: button("lightDecline", "decline"),
-      cancel: button("lightCancel", "cancel"),
-      buttons,
-    };
-    dialog.append(title, text, buttons);
-    // Escape (or any close without a button) takes the way that shows no colours.
-    dialog.addEventListener("close", () => {
-      const question = this._lightQuestion;
-      this._lightQuestion = null;
-      dialog.remove();
-      question?.resolve(dialog.returnValue || (parts.decline.hidden ? "cancel" : "decline"));
-    });
-    return parts;
+  set lightLog(log) {
+    this._light.log = log;
   }
 
-  /** The session ended with the warning open: close it unanswered. */
-  _closeLightQuestion() {
-    const question = this._lightQuestion;
-    if (!question) return;
-    this._lightQuestion = null;
-    this._lightDialog.dialog.close();
-    question.resolve("cancel");
-  }
-
-  /** A STATS reply's light step: painted on the next animation frame. None: the challenge is over. */
+  /** A STATS reply's light step, painted when the person took the light. None: the challenge is over. */
   _onLight(challenge, receivedAt) {
-    if (!challenge || !this._lightOffer || this._lightAnswer !== "accepted") {
-      this._endLight();
-      return;
-    }
-    const step = Number(challenge.step);
-    const pattern = String(challenge.pattern);
-    const colors = Array.isArray(challenge.colors) ? challenge.colors.map(parseColor) : [];
-    if (!Number.isInteger(step) || step < 0 || colors.length !== LIGHT_PATTERNS[pattern] || colors.includes(null)) {
-      console.warn("vigil: ignoring a malformed light step", challenge);
-      return;
-    }
-    const target = this._lightTarget;
-    if (target?.step === step && target.pattern === pattern && target.colors.join() === colors.join()) return;
-    this._lightTarget = { step, total: Number(challenge.total) || 0, pattern, colors, receivedAt };
-    this._schedulePaint();
-  }
-
-  /**
-   * The challenge or the session is over: the light goes on the next animation frame, like a
-   * step (its going is a luminance change too: it waits if it would be a 4th within the second).
-   */
-  _endLight() {
-    this._lightTarget = null;
-    if (this._lightShown) this._schedulePaint();
-  }
-
-  /** Paint the target on the next animation frame, unless a paint is on its way already (it takes the latest). */
-  _schedulePaint() {
-    if (this._lightFrame || this._lightTimer) return;
-    let resolve;
-    const promise = new Promise((done) => {
-      resolve = done;
-    });
-    this._lightPainting = { promise, resolve };
-    this._lightFrame = requestAnimationFrame((time) => this._paintLight(time));
-  }
-
-  _paintLight(time) {
-    this._lightFrame = 0;
-    const painting = this._lightPainting;
-    this._lightPainting = null;
-    painting?.resolve();
-    const target = this._lightTarget;
-    const shown = this._lightShown;
-    if (target === (shown?.target ?? null)) return;
-    const next = target && {
-      step: target.step,
-      total: target.total,
-      pattern: target.pattern,
-      colors: target.colors.map((color, half) => {
-        if (!saturatedRed(color)) return color;
-        console.warn("vigil: not painting saturated red", color, "(WCAG 2.3.1)");
-        return shown ? quarters(shown)[half === 0 ? 0 : 3] : "#ffffff"; // what that half showed
-      }),
-    };
-    // The overlay coming or going counts as a change: the page behind it may be dark.
-    if (!next || !shown || luminanceChanged(shown, next)) {
-      const recent = this._lightChanges.filter((at) => at > time - LIGHT_WINDOW_MS - DISPLAY_JITTER_MS);
-      if (recent.length >= MAX_LIGHT_CHANGES) {
-        // A 4th change within the second: it waits (frames stay tagged with what is on screen).
-        const allowed = recent[recent.length - MAX_LIGHT_CHANGES] + LIGHT_WINDOW_MS + DISPLAY_JITTER_MS;
-        this._lightTimer = setTimeout(() => {
-          this._lightTimer = null;
-          this._schedulePaint();
-        }, allowed - time);
-        return;
-      }
-      this._lightChanges = [...recent, time];
-    }
-    if (next) this._showLight(next, target, time);
-    else this._hideLight(time);
-  }
-
-  _showLight(next, target, time) {
-    const overlay = (this._lightOverlay ??= this._buildLightOverlay());
-    overlay.dataset.pattern = next.pattern;
-    const [first, second] = overlay.children;
-    first.style.backgroundColor = next.colors[0];
-    second.style.backgroundColor = next.colors[next.colors.length - 1];
-    if (!overlay.isConnected) {
-      this._lightCaption.prompt.textContent = this._promptText;
-      document.body.append(overlay, this._lightCaption.element);
-      this.element.dataset.vigilLight = "on"; // style.css lifts the camera picture above the light
-    }
-    this._lightShown = { ...next, target, paintedAt: time };
-    this.lightLog.push({ ...next, receivedAt: target.receivedAt, paintedAt: time });
-  }
-
-  _hideLight(time) {
-    this._lightShown = null;
-    this._lightOverlay.remove();
-    this._lightCaption.element.remove();
-    delete this.element.dataset.vigilLight;
-    this.lightLog.push({ step: null, total: 0, pattern: null, colors: [], receivedAt: null, paintedAt: time });
-  }
-
-  _buildLightOverlay() {
-    const overlay = document.createElement("div");
-    overlay.className = "vigil-light";
-    overlay.setAttribute("aria-hidden", "true");
-    for (let half = 0; half < 2; half += 1) {
-      const part = document.createElement("div");
-      part.className = "vigil-light-half";
-      overlay.append(part);
-    }
-    // The prompt and the hint above the light, readable on any colour (the page's live region
-    // announces the prompt; this is its visible copy).
-    const element = document.createElement("div");
-    element.className = "vigil-light-caption";
-    element.lang = this.lang;
-    const prompt = document.createElement("p");
-    prompt.className = "vigil-light-prompt";
-    prompt.setAttribute("aria-hidden", "true");
-    const hint = document.createElement("p");
-    hint.className = "vigil-light-hint";
-    const text = document.createElement("span");
-    text.textContent = this.t("lightHint");
-    // WCAG 2.2.2: a way to stop the changing colours.
-    const stop = document.createElement("button");
-    stop.type = "button";
-    stop.textContent = this.t("lightStop");
-    stop.addEventListener("click", () => this.stop());
-    hint.append(text, stop);
-    element.append(prompt, hint);
-    this._lightCaption = { element, prompt };
-    return overlay;
+    if (!challenge || !this._lightOffer || this._lightAnswer !== "accepted") this._light.end();
+    else this._light.show(challenge, receivedAt);
   }
 
   // ---- frames -------------------------------------------------------------------------------
@@ -971,12 +732,13 @@ export class Checker extends EventTarget {
    * its paint shows the step's light; null when the check moved on meanwhile.
    */
   async _nextShot(generation) {
+    const light = this._light;
     for (;;) {
-      if (this._lightPainting) await this._lightPainting.promise; // a step due on screen: capture after it
+      if (light.due) await light.due; // a step due on screen: capture after it
       const captured = await this._freshVideoFrame();
       if (generation !== this._generation) return null;
-      if (this._lightPainting) continue;
-      const shown = this._lightShown;
+      if (light.due) continue;
+      const shown = light.shown;
       if (!shown) return { time: captured ?? performance.now(), light: null };
       const settled = shown.paintedAt + this.options.lightSettleMs;
       if (captured !== null) {
