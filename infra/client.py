@@ -65,7 +65,8 @@ class LPClient:
 
     async def connect(self, *, session_id: str | None = None, heartbeat_ms: int = 0,
                       extra: dict[str, str] | None = None) -> Reply:
-        """``extra``: more CONNECT headers (``nonce``, ``ui-config``, camera description)."""
+        """``extra``: more CONNECT headers (``nonce``, ``ui-config``, ``light:1`` for a client that paints the
+        light challenge, the camera description)."""
         headers = {"version": "1.0", "heartbeat": str(heartbeat_ms), **(extra or {})}
         if session_id:
             headers["session-id"] = session_id
@@ -75,7 +76,9 @@ class LPClient:
             self.session_id = reply.message.headers["session-id"]
         return reply
 
-    async def frame(self, image: bytes, *, kind: str = "jpeg") -> Reply:
+    async def frame(self, image: bytes, *, kind: str = "jpeg", extra: dict[str, str] | None = None) -> Reply:
+        """``extra``: more FRAME headers (``frame-time``, ``light-step``, ...)."""
         body = base64.b64encode(image).decode()
-        await self.send_raw(format_message(Command.FRAME, {"content-type": CONTENT_TYPES[kind]}, body))
+        headers = {"content-type": CONTENT_TYPES[kind], **(extra or {})}
+        await self.send_raw(format_message(Command.FRAME, headers, body))
         return await self.receive()

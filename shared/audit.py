@@ -45,6 +45,9 @@ class AuditEvent(Message):
     codes: tuple[FrameCheck, ...] = ()
     window_frame: WindowFrame | None = None  # FRAME: set when the frame entered the window
     plugins: dict[str, str] = Field(default_factory=dict)  # FRAME: plugin -> verdict
+    # FRAME: taken while the light challenge measures (its own bounds apply): counts towards no
+    # attempt limit, or the guide's 50 frames would end sessions in the middle of the colours.
+    measuring: bool = False
     shot_score: float | None = None  # BESTSHOT
     reason: str | None = None  # MARKED_FAKE
     end: SessionEnd | None = None  # ENDED

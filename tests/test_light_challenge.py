@@ -142,6 +142,25 @@ def test_no_light_at_all_is_too_weak() -> None:
     assert outcome is Outcome.TOO_WEAK
 
 
+def test_a_face_whose_colour_wanders_is_too_weak_not_a_failure() -> None:
+    """A real camera in a bright room: the skin's colour drifts by itself (movement, auto white
+    balance) but nothing follows the screen: a retry, never a verdict of attack."""
+    rng = np.random.default_rng(11)
+    steps = draw_sequence(random.Random(11), count=8, min_ms=250, max_ms=500, baseline_ms=800, split_share=0.5)
+    for trial in range(20):
+        issued, observations, frame_no = [], [], 1
+        for step in steps:
+            issued.append(IssuedStep(step=step, frame_no=frame_no, at=frame_no * 0.15))
+            for _ in range(3):
+                frame_no += 1
+                drift = tuple(float(v) for v in SKIN * (1 + rng.normal(0, 0.05, 3)))
+                sample = LightSample(face=drift, left=drift, right=drift, top=drift, bottom=drift)
+                observations.append(Observation(frame_no=frame_no, at=frame_no * 0.15, shown=step.index,
+                                                sample=sample))
+        outcome = correlate(issued, observations, OPTIONS).outcome
+        assert outcome is Outcome.TOO_WEAK, (trial, outcome)
+
+
 def test_a_whole_frame_tint_fails() -> None:
     for seed in range(5):
         outcome, cues = play(Person(share=0.3, tint=True), seed=seed)

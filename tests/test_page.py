@@ -50,6 +50,7 @@ async def test_the_page_and_its_modules_are_served(app: Quart) -> None:
     assert "script-src 'self'" in policy
     assert "unsafe-eval" not in policy
     for name, kind in [("vigil.js", "javascript"), ("page.js", "javascript"), ("i18n.js", "javascript"),
+                       ("light.js", "javascript"),
                        ("style.css", "css")]:
         response = await client.get(f"/static/{name}")
         assert response.status_code == 200, name

@@ -71,7 +71,8 @@ def settings_of(stack: Stack) -> Settings:
     """The recording stack's settings (tests/stack.py's environment), for the replay."""
     return Settings(env=Env.DEVELOPMENT, redis={"url": stack.redis_url, "key_prefix": stack.prefix},
                     estimator={"models_dir": ROOT / "var" / "models"}, jwt={"key": KEY},
-                    active_liveness={"is_enabled": False}, virtual_camera_checker={"is_enabled": False},
+                    active_liveness={"is_enabled": False}, light_challenge={"is_enabled": False},
+                    virtual_camera_checker={"is_enabled": False},
                     session={"previous_face_similarity": None})
 
 

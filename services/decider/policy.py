@@ -67,8 +67,9 @@ def decide(
     codes = tuple(dict.fromkeys([*checks.errors, *aggregate, *plugin_codes]))
     defences = tuple(sorted({r.defence for r in plugins.values() if r is not None and r.defence is not None}))
     decision = Decision(checks, codes, progress=progress, light=light, defences=defences)
+    measuring = light is not None
     decision.events.append(event(
-        AuditKind.FRAME, codes=codes, window_frame=entered,
+        AuditKind.FRAME, codes=codes, window_frame=entered, measuring=measuring,
         plugins={name: (r.verdict.value if r else "missing") for name, r in plugins.items()},
     ))
     # A frame lit by a coloured light step is never the best shot: the relying party gets a natural picture.
@@ -82,9 +83,10 @@ def decide(
     limits = settings.session
     if entered and full and not codes and plugins_pass and end is None:
         end = SessionEnd.SUCCESS
-    elif end is None and limits.max_attempts is not None and state.attempts + 1 >= limits.max_attempts:
+    elif (end is None and not measuring and limits.max_attempts is not None
+          and state.attempts + 1 >= limits.max_attempts):
         end = SessionEnd.MAX_ATTEMPTS
-    elif (end is None and entered and limits.max_liveness_attempts is not None
+    elif (end is None and entered and not measuring and limits.max_liveness_attempts is not None
           and state.liveness_attempts + 1 >= limits.max_liveness_attempts):
         end = SessionEnd.MAX_LIVENESS_ATTEMPTS
     if fake and end is not SessionEnd.FACE_CHANGED:

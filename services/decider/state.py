@@ -31,9 +31,10 @@ class SessionState(Model):
 def apply(state: SessionState, event: AuditEvent, window_size: int) -> SessionState:
     """The state after ``event``; pure, so replaying the audit stream rebuilds the state."""
     if event.kind is AuditKind.FRAME:
-        update: dict[str, object] = {"attempts": state.attempts + 1, "last_frame_no": event.frame_no}
+        counted = 0 if event.measuring else 1
+        update: dict[str, object] = {"attempts": state.attempts + counted, "last_frame_no": event.frame_no}
         if event.window_frame is not None:
-            update["liveness_attempts"] = state.liveness_attempts + 1
+            update["liveness_attempts"] = state.liveness_attempts + counted
             update["window"] = (*state.window, event.window_frame)[-window_size:]
         return state.model_copy(update=update)
     if event.kind is AuditKind.BESTSHOT:

@@ -1,6 +1,6 @@
 // Messages of the check page and of the Vigil library, in English and Russian.
 //
-// Keys are the LPProto codes as strings (frame checks 1-99, system codes 1000-1019, WebSocket
+// Keys are the LPProto codes as strings (frame checks 1-103, system codes 1000-1019, WebSocket
 // close codes 4000-4005 as "close.NNNN") and named keys for the page's own strings. A UI
 // config's `error_messages` replaces any of them by key (codes or names alike), and its
 // dedicated fields (success_message, start_button_text, mode_tooltip,
@@ -47,6 +47,10 @@ export const MESSAGES = {
     "96": "Open your mouth.",
     "97": "Too slow. Let's try another action.",
     "99": "The check cannot be passed in this session.",
+    "100": "Hold still and look at the screen.",
+    "101": "Move away from bright light and turn your screen brightness up.",
+    "102": "The check failed. Try again.",
+    "103": "This check needs the colour light on your screen.",
     // System codes (ERROR replies)
     "1000": "Something went wrong on our side. Retrying…",
     "1001": "The page and the service do not understand each other. Reload the page.",
@@ -110,6 +114,14 @@ export const MESSAGES = {
     cameraFailed: "The camera could not be opened.",
     unknownConfig: "This page is not set up: there is no configuration named “{name}”.",
     configFailed: "The page settings could not be loaded. Reload the page.",
+    // The screen-light challenge: the photosensitivity warning and the light overlay
+    lightTitle: "Colours on your screen",
+    lightWarning: "For this check your screen will show a few colours for about 5 seconds. Turn your screen brightness up. If flashing light can affect you, choose the check without colours.",
+    lightStart: "Start",
+    lightDecline: "Check without colours",
+    lightCancel: "Cancel",
+    lightHint: "Turn your screen brightness up.",
+    lightStop: "Stop",
   },
   ru: {
     "1": "Лицо не видно. Посмотрите в камеру.",
@@ -149,6 +161,10 @@ export const MESSAGES = {
     "96": "Откройте рот.",
     "97": "Слишком медленно. Попробуем другое действие.",
     "99": "В этой сессии проверку пройти нельзя.",
+    "100": "Не двигайтесь и смотрите на экран.",
+    "101": "Отойдите от яркого света и увеличьте яркость экрана.",
+    "102": "Проверка не пройдена. Попробуйте снова.",
+    "103": "Для этой проверки нужен цветной свет экрана.",
     "1000": "На нашей стороне произошла ошибка. Повторяем…",
     "1001": "Страница и сервис не понимают друг друга. Перезагрузите страницу.",
     "1002": "Страница и сервис не понимают друг друга. Перезагрузите страницу.",
@@ -209,6 +225,13 @@ export const MESSAGES = {
     cameraFailed: "Не удалось открыть камеру.",
     unknownConfig: "Страница не настроена: конфигурации с именем «{name}» нет.",
     configFailed: "Не удалось загрузить настройки страницы. Перезагрузите страницу.",
+    lightTitle: "Цвета на экране",
+    lightWarning: "Во время проверки экран примерно 5 секунд будет показывать несколько цветов. Увеличьте яркость экрана. Если мигающий свет может вам навредить, выберите проверку без цветов.",
+    lightStart: "Начать",
+    lightDecline: "Проверка без цветов",
+    lightCancel: "Отмена",
+    lightHint: "Увеличьте яркость экрана.",
+    lightStop: "Остановить",
   },
 };
 

@@ -1,6 +1,8 @@
 // The check page: loads the UI config named by `?cn=NAME` (default "default"), shows the camera
 // with the oval guide, and runs the check with the Vigil library. It shows only the prompts of
-// the codes and the active-liveness progress, never a score.
+// the codes and the active-liveness progress, never a score. Where the service runs the
+// screen-light challenge, the library asks the person first (its photosensitivity warning) and
+// paints the colours; the prompts stay in this page's live region.
 //
 // Query: `cn` the UI config's name; `lang` forces a language (else the browser's); `nonce` the
 // relying party's nonce (it comes back in the JWT).

@@ -15,6 +15,12 @@
 //   await checker.openCamera();          // preview (and the permission prompt)
 //   startButton.onclick = () => checker.start();
 //
+// It imports i18n.js (the messages) and light.js (the screen-light challenge's warning and
+// overlay) from its own folder: serve the three together. The elements it builds (the camera
+// picture, the oval, the light overlay, the photosensitivity warning) are styled by the `.vigil-*`
+// rules of style.css: copy them into your page's CSS. The stage must not sit inside a stacking
+// context (transform, filter, z-index) so that the camera picture stays above the light overlay.
+//
 // Events (listen with `on(name, handler)`, or `addEventListener` and read `event.detail`):
 //   ready         the camera picture is on screen: { label, settings }
 //   state         { state, attempt?, max? }: idle, camera, connecting, checking, reconnecting,
@@ -22,19 +28,36 @@
 //   prompt        a reply's frame checks as messages: { codes, code, message, messages }
 //   progress      active liveness: { done, total }
 //   success       { jwt, sessionId }
-//   error         { code, message, fatal }: system codes, session ends ("close.4002"...), "gaveUp"
+//   error         { code, message, fatal }: system codes, session ends ("close.4002"...), "gaveUp";
+//                 a session ended after code 102 or 103 says that code's message
 //   camera-error  { kind, name, message }: kind is permission-denied, not-found, busy,
 //                 unsupported, ended or failed. Never swallowed: also logged to the console.
 //   stats         the raw STATS body, for integrators (it carries scores in development mode:
 //                 do not show them to people)
+//   light-warning the photosensitivity warning is shown: { declinable }
+//   light-declined the person chose the check without colours in that warning
 //
 // The protocol: CONNECT with a heartbeat and the camera's label, settings and the user agent;
 // one FRAME (base64 JPEG of the configured image size, with its capture time) at a time, each
 // after the previous reply; heartbeats answered; a dropped connection is re-established with
 // the same session-id, up to `maxReconnects` tries, then a clear "gaveUp" error; each try has
 // `connectTimeoutMs` (10 s) to reach CONNECTED.
+//
+// The screen-light challenge (`light: true`, the default): CONNECT says `light:1` (or
+// `light:declined`). When CONNECTED says the service runs it (`light:optional|required`), the
+// photosensitivity warning comes before the first FRAME (unless `lightConsent` answered it). Each
+// step of STATS' `estimations.lightChallenge` is painted full-screen on the next animation frame,
+// within WCAG 2.3.1 whatever the service sends (at most 3 luminance changes a second, never a
+// saturated red); each FRAME is then taken from a camera frame captured at least
+// `lightSettleMs` after the paint and tagged `light-step`, `light-painted`. A reply without
+// `lightChallenge`, or the session's end, removes the overlay (within the same limit).
+// `checker.lightLog` lists what the overlay showed, in order: { step, total, pattern, colors,
+// receivedAt, paintedAt } (performance.now() ms; step null: the overlay went). The warning, the
+// overlay, the paints and the flash guard are light.js's LightPainter; this file decides when to
+// ask, what to paint, and tags the frames.
 
 import { pickLanguage, translator } from "./i18n.js";
+import { LightPainter } from "./light.js";
 
 export const PROTOCOL_VERSION = "1.0";
 
@@ -60,6 +83,11 @@ const DEFAULTS = {
   messages: {}, // replaces messages by key: "1", "1012", "close.4002", "hold", "cameraDenied"...
   nonce: null, // the relying party's nonce: it comes back as the JWT's `nonce` claim
   uiConfig: null, // the UI config's name: its `audience` becomes the JWT's `aud`
+  light: true, // take part in the screen-light challenge; false: CONNECT without `light` (a legacy client)
+  // The photosensitivity warning: "ask" shows it; "accept" / "decline" answer it beforehand
+  // (a kiosk whose operator asked already). "decline" still ends a session whose service requires the light.
+  lightConsent: "ask",
+  lightSettleMs: 60, // a tagged frame was captured this long after its step's paint (the display's own delay)
 };
 
 // Transient system codes: the frame is retried after a short pause.
@@ -68,6 +96,21 @@ const RETRYABLE = new Set([1000, 1008, 1014, 1017]);
 const SESSION_OVER = new Set([4000, 4002, 4003, 4004, 4005]);
 // Close codes that mean this client broke the protocol: reconnecting would not help.
 const PROTOCOL_CLOSE = new Set([1009, 4001]);
+// Frame checks after which the service ends the session (close 4000): the person reads that
+// reason rather than close.4000's general one (102 LIGHT_FAILED, 103 LIGHT_REQUIRED).
+const SESSION_ENDING = new Set([102, 103]);
+// States in which the session goes on (a light step may stay on screen, a warning stay open).
+const RUNNING = new Set(["connecting", "checking", "reconnecting"]);
+
+// Frames tagged with the light step on screen (light.js paints it). Without
+// requestVideoFrameCallback the capture time is unknown: after a paint, wait also for a webcam's
+// own delay (exposure to delivery, 1-2 frames).
+const CAMERA_DELAY_MS = 60;
+// A camera whose capture times never pass a paint (another clock): its frames go untagged
+// after this long rather than the check stalling.
+const LIGHT_TAG_WAIT_MS = 1000;
+// A camera frame not sent yet takes at most this long (else the camera stalled).
+const FRAME_WAIT_MS = 250;
 
 /** An LPProto message as text: command line, `name:value` headers, empty line, body. */
 export function formatMessage(command, headers = {}, body = "") {
@@ -154,6 +197,17 @@ export class Checker extends EventTarget {
     this._watchdog = null;
     this._connectTimer = null;
     this._canvas = document.createElement("canvas");
+    // The screen-light challenge: what the service offers this session and the person's answer;
+    // the warning, the overlay and what it showed are the painter's (light.js).
+    this._lightOffer = null; // "optional" | "required" | null (off, or a legacy client)
+    this._lightAnswer = null; // "accepted" | "declined" | null (not asked yet)
+    this._light = new LightPainter(element, {
+      lang: this.lang,
+      t: this.t,
+      onStop: () => this.stop(),
+      onWarning: (detail) => this._emit("light-warning", detail),
+    });
+    this._endingCode = null; // the last STATS' SESSION_ENDING code
     this._build();
   }
 
@@ -171,6 +225,8 @@ export class Checker extends EventTarget {
   }
 
   _setState(state, extra = {}) {
+    if (state !== "checking") this._light.end();
+    if (!RUNNING.has(state)) this._light.closeQuestion();
     this.state = state;
     this.element.dataset.vigilState = state;
     this._emit("state", { state, ...extra });
@@ -370,7 +426,7 @@ export class Checker extends EventTarget {
 
   /** Start a new check (a new session). Opens the camera first when needed. */
   async start() {
-    if (["connecting", "checking", "reconnecting"].includes(this.state)) return;
+    if (RUNNING.has(this.state)) return;
     if (!this.stream || this.track?.readyState !== "live") {
       if (!(await this.openCamera())) return;
     }
@@ -379,6 +435,9 @@ export class Checker extends EventTarget {
     this.sessionId = null;
     this._attempt = 0;
     this._transientErrors = 0;
+    this._lightAnswer = { accept: "accepted", decline: "declined" }[this.options.lightConsent] ?? null;
+    this._endingCode = null;
+    this._light.log = [];
     this._connect(this._generation);
   }
 
@@ -431,7 +490,7 @@ export class Checker extends EventTarget {
           this.sessionId = message.headers["session-id"] ?? this.sessionId;
           this._setState("checking");
           this._startWatchdog(generation);
-          this._nextFrame(generation);
+          this._beginFrames(generation, message.headers.light);
         } else if (message.command === "ERROR") {
           this._connectRefused(generation, Number(message.headers.error), message.headers.message);
         } else if (message.command === "HEARTBEAT") {
@@ -458,7 +517,24 @@ export class Checker extends EventTarget {
     if (this.options.mirrorFrames) headers.mirrored = "1";
     if (this.options.nonce) headers.nonce = String(this.options.nonce);
     if (this.options.uiConfig) headers["ui-config"] = String(this.options.uiConfig);
+    if (this.options.light) headers.light = this._lightAnswer === "declined" ? "declined" : "1";
     this._send(formatMessage("CONNECT", headers));
+  }
+
+  /** After CONNECTED: the photosensitivity warning first when the service runs the light challenge. */
+  async _beginFrames(generation, offer) {
+    this._lightOffer = this.options.light && (offer === "optional" || offer === "required") ? offer : null;
+    if (this._lightOffer && this._lightAnswer === null) {
+      const answer = await this._light.ask(this._lightOffer === "optional");
+      if (generation !== this._generation) return;
+      if (answer === "cancel") {
+        this.stop();
+        return;
+      }
+      this._lightAnswer = answer === "decline" ? "declined" : "accepted";
+      if (answer === "decline") this._emit("light-declined");
+    }
+    this._nextFrame(generation);
   }
 
   _connectRefused(generation, code, detail) {
@@ -490,7 +566,7 @@ export class Checker extends EventTarget {
           console.error("vigil: STATS body is not JSON", error);
           body = { isOk: false, errors: [], estimations: {} };
         }
-        this._onStats(body);
+        this._onStats(body, this._lastSeen);
         this._nextFrame(generation);
         return;
       }
@@ -520,21 +596,20 @@ export class Checker extends EventTarget {
     }
   }
 
-  _onStats(body) {
+  _onStats(body, receivedAt) {
     this._emit("stats", body);
+    this._onLight(body.estimations?.lightChallenge, receivedAt);
     const codes = Array.isArray(body.errors) ? body.errors.map(Number) : [];
     const active = body.estimations?.activeLiveness;
     if (active && Number.isFinite(Number(active.total)) && Number(active.total) > 0) {
       this._emit("progress", { done: Number(active.done) || 0, total: Number(active.total) });
     }
     const messages = codes.map((code) => this.message(code));
+    const message = codes.length ? messages[0] : this.message("hold");
+    this._endingCode = codes.find((code) => SESSION_ENDING.has(code)) ?? null;
     this._mark(codes.length ? "bad" : "ok");
-    this._emit("prompt", {
-      codes,
-      code: codes.length ? codes[0] : null,
-      message: codes.length ? messages[0] : this.message("hold"),
-      messages,
-    });
+    this._light.setPrompt(message);
+    this._emit("prompt", { codes, code: codes.length ? codes[0] : null, message, messages });
   }
 
   _onClose(generation, code, reason) {
@@ -543,7 +618,8 @@ export class Checker extends EventTarget {
     this.socket = null;
     if (this.state === "success") return;
     if (SESSION_OVER.has(code)) {
-      this._fail({ code: `close.${code}`, message: this.message(`close.${code}`), detail: reason }, true);
+      const why = code === 4000 && this._endingCode ? this._endingCode : `close.${code}`;
+      this._fail({ code: `close.${code}`, message: this.message(why), detail: reason }, true);
     } else if (PROTOCOL_CLOSE.has(code)) {
       this._fail({ code: "close.protocol", message: this.message("close.protocol"), detail: reason }, true);
     } else {
@@ -615,13 +691,30 @@ export class Checker extends EventTarget {
     }
   }
 
+  // ---- the screen-light challenge ----------------------------------------------------------
+
+  /** What the light overlay showed this session, in order (see the header). */
+  get lightLog() {
+    return this._light.log;
+  }
+
+  set lightLog(log) {
+    this._light.log = log;
+  }
+
+  /** A STATS reply's light step, painted when the person took the light. None: the challenge is over. */
+  _onLight(challenge, receivedAt) {
+    if (!challenge || !this._lightOffer || this._lightAnswer !== "accepted") this._light.end();
+    else this._light.show(challenge, receivedAt);
+  }
+
   // ---- frames -------------------------------------------------------------------------------
 
   async _nextFrame(generation) {
     const wait = this.options.frameIntervalMs - (performance.now() - this._lastFrameAt);
     if (wait > 0) await sleep(wait);
-    const captureTime = await this._freshVideoFrame();
-    if (generation !== this._generation || this.state !== "checking" || this._inFlight) return;
+    const shot = await this._nextShot(generation);
+    if (!shot || generation !== this._generation || this.state !== "checking" || this._inFlight) return;
     const body = this._capture();
     if (!body) {
       setTimeout(() => this._nextFrame(generation), 100); // the camera picture is not there yet
@@ -629,31 +722,65 @@ export class Checker extends EventTarget {
     }
     this._lastFrameAt = performance.now();
     this._inFlight = true;
-    this._send(formatMessage("FRAME", {
-      "content-type": "image/x-jpeg-base64",
-      "frame-time": captureTime.toFixed(1),
-    }, body));
+    const headers = { "content-type": "image/x-jpeg-base64", "frame-time": shot.time.toFixed(1) };
+    if (this._lightOffer && this._lightAnswer === "declined") headers.light = "declined";
+    else if (shot.light) {
+      headers["light-step"] = String(shot.light.step);
+      headers["light-painted"] = shot.light.paintedAt.toFixed(1);
+    }
+    this._send(formatMessage("FRAME", headers, body));
   }
 
-  /** Wait for a camera frame not sent yet (requestVideoFrameCallback where there is one). */
+  /**
+   * The camera frame to send next: { time: its capture time, light: the step on screen when it
+   * was taken, or null }. While a step is on screen, only a frame captured `lightSettleMs` after
+   * its paint shows the step's light; null when the check moved on meanwhile.
+   */
+  async _nextShot(generation) {
+    const light = this._light;
+    for (;;) {
+      if (light.due) await light.due; // a step due on screen: capture after it
+      const captured = await this._freshVideoFrame();
+      if (generation !== this._generation) return null;
+      if (light.due) continue;
+      const shown = light.shown;
+      if (!shown) return { time: captured ?? performance.now(), light: null };
+      const settled = shown.paintedAt + this.options.lightSettleMs;
+      if (captured !== null) {
+        if (captured >= settled) return { time: captured, light: shown };
+        if (performance.now() - shown.paintedAt > LIGHT_TAG_WAIT_MS) return { time: captured, light: null };
+      } else if (typeof this.video.requestVideoFrameCallback === "function") {
+        return { time: performance.now(), light: null }; // the camera stalled: which step its picture shows is unknown
+      } else {
+        const wait = settled + CAMERA_DELAY_MS - performance.now();
+        if (wait <= 0) return { time: performance.now(), light: shown };
+        await sleep(wait);
+      }
+    }
+  }
+
+  /**
+   * Wait for a camera frame not sent yet: its capture time (requestVideoFrameCallback's
+   * captureTime, else its expected display time), or null when unknown (no frame callbacks, a
+   * paused picture, or no new frame within FRAME_WAIT_MS).
+   */
   _freshVideoFrame() {
     const video = this.video;
-    if (typeof video.requestVideoFrameCallback !== "function" || video.paused) {
-      return Promise.resolve(performance.now());
-    }
+    if (typeof video.requestVideoFrameCallback !== "function" || video.paused) return Promise.resolve(null);
     return new Promise((resolve) => {
       let done = false;
       const timer = setTimeout(() => {
         if (!done) {
           done = true;
-          resolve(performance.now());
+          resolve(null);
         }
-      }, 250);
+      }, FRAME_WAIT_MS);
       video.requestVideoFrameCallback((now, metadata) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        resolve(Number.isFinite(metadata?.captureTime) ? metadata.captureTime : now);
+        const time = metadata?.captureTime ?? metadata?.expectedDisplayTime;
+        resolve(Number.isFinite(time) ? time : now);
       });
     });
   }

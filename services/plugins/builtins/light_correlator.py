@@ -10,10 +10,11 @@ a region lit by screen colour ``c`` (linear RGB) instead of white answers ``g * 
 numbers decide (docs/plugins.md, "LightChallenge"):
 
 * **strength** ``g``: least-squares fit of the face's chromatic response (the mean over channels
-  removed, so an exposure change is not mistaken for light) onto the expected one. Too small:
-  too bright a room or too dim a screen, not an attack: the caller retries.
-* **colour match**: cosine between observed and expected chromatic responses over all steps,
-  for each frame lag 0..``MAX_LAG_SEARCHED``; the best lag must be within ``max_lag_frames``.
+  removed, so an exposure change is not mistaken for light) onto the expected one, and the
+  **colour match**: their cosine over all steps; both for each frame lag 0..``MAX_LAG_SEARCHED``.
+  No lag with both high enough: too little light came back to judge (a bright room, a dim
+  screen, or no light at all: a replay): the caller retries, it is not called an attack. The best
+  matching lag must be within ``max_lag_frames``.
 * **spatial match** on split steps: the left-minus-right (top-minus-bottom) response against the
   two halves' colour difference; its cosine, and its size as a share of the whole response (a flat
   print or a re-rendered face is lit almost evenly).
@@ -49,7 +50,6 @@ class Outcome(StrEnum):
     TOO_WEAK = "too_weak"  # too little light came back to judge: a retry, not an attack
     UNMEASURED = "unmeasured"  # too few usable frames (movement, no face): a retry
     LATE = "late"  # the response came frames or seconds late (an injected, re-rendered stream)
-    COLOUR = "colour"  # the face did not take the screen's colours
     TINT = "tint"  # the background answered like the face: a whole-frame tint
     SHAPE = "shape"  # no left/right, top/bottom shape on split steps (flat print, re-rendered face)
 
@@ -79,19 +79,21 @@ def correlate(issued: Sequence[IssuedStep], observations: Sequence[Observation],
     measured = fits.get(0)
     if measured is None:
         return Result(Outcome.UNMEASURED, {})
-    # A later lag wins only clearly: frames within one step look alike at neighbouring lags.
-    best = max(fits, key=lambda lag: fits[lag].colour - (0 if lag == 0 else LAG_MARGIN))
-    cues = {**measured.cues(), "lag_frames": float(best),
-            "response_s": _response_s(steps, _assign(observations, 0))}
+    cues = {**measured.cues(), "response_s": _response_s(steps, _assign(observations, 0))}
     wanted = options.min_steps - 2  # a step or two may go unmeasured (a blink, a frame lost)
     if measured.steps < max(3, wanted):
         return Result(Outcome.UNMEASURED, cues)
-    if max(measured.strength, fits[best].strength) < options.min_response:
-        return Result(Outcome.TOO_WEAK, cues)
+    # Lags at which the screen's colours came back, strongly enough: none means too little light to
+    # judge (a bright room, a dim screen, a camera that adapts) or none at all (a replay), never a
+    # verdict of attack on its own. A later lag wins only clearly: frames within one step look alike.
+    matched = [lag for lag, fit in fits.items()
+               if fit.colour >= options.min_colour_match and fit.strength >= options.min_response]
+    if not matched:
+        return Result(Outcome.TOO_WEAK, {**cues, "lag_frames": -1.0})
+    best = max(matched, key=lambda lag: fits[lag].colour - (0 if lag == 0 else LAG_MARGIN))
+    cues["lag_frames"] = float(best)
     if best > options.max_lag_frames or cues["response_s"] > options.max_response_s:
         return Result(Outcome.LATE, cues)
-    if measured.colour < options.min_colour_match or measured.strength < options.min_response:
-        return Result(Outcome.COLOUR, cues)
     if measured.background_ratio is not None and measured.background_ratio > options.max_background_ratio:
         return Result(Outcome.TINT, cues)
     if measured.spatial < options.min_spatial_match or measured.spatial_share < options.min_spatial_share:
