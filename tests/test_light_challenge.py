@@ -262,6 +262,22 @@ async def test_too_weak_without_a_way_round_ends_the_session() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_shapeless_response_is_retried_then_never_earns_the_light() -> None:
+    """A flat print or a re-rendered face: the colours come back but not their shape. Faint shape is
+    also what a genuine face far from its screen shows, so it is a retry, never a pass."""
+    optional = LightChallenge(settings(max_retries=1))
+    verdicts, memory, codes = await run_session(optional, Person(share=0.3, near=0.5), limit=120)
+    assert sum(FrameCheck.LIGHT_TOO_WEAK in c for c in codes) == 1
+    assert verdicts[-1] is PluginVerdict.PASS
+    assert isinstance(memory.state, LightMemory)
+    assert memory.state.phase is Phase.SKIPPED
+    required = LightChallenge(settings(max_retries=1, allow_decline=False))
+    verdicts, _, codes = await run_session(required, Person(share=0.3, near=0.5), limit=120)
+    assert verdicts[-1] is PluginVerdict.END
+    assert codes[-1] == (FrameCheck.LIGHT_FAILED,)
+
+
+@pytest.mark.anyio
 async def test_a_tint_ends_the_session_with_light_failed() -> None:
     verdicts, _, codes = await run_session(LightChallenge(settings()), Person(share=0.3, tint=True))
     assert verdicts[-1] is PluginVerdict.END

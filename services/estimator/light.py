@@ -39,6 +39,7 @@ PATCH_IOD_SHARE = 0.04  # patch half-side in inter-ocular distances (~2 px at 60
 MIN_CORNEA_RADIUS_PX = 2.5  # smaller irises have no readable highlight
 HIGHLIGHT_SHARE = 0.08  # the brightest share of iris pixels taken as the corneal reflection
 BACKGROUND_STRIDE = 3  # the background band is large: every third pixel is plenty
+BAND_NEAR, BAND_FAR = 0.4, 1.0  # background bands, in face widths from the face box
 SIDES = ("left", "right", "top", "bottom")
 
 
@@ -129,11 +130,12 @@ def _patch_means(image: RGBImage, points: FloatArray, half: int) -> npt.NDArray[
 
 
 def _background(image: RGBImage, box: Rect) -> RGB | None:
-    """Bands beside the face (half a face wide, a tenth of a face away), as far as the frame goes."""
+    """Bands beside the head, well clear of hair and ears (0.4 to 1 face width from the face box),
+    over the face's upper half (shoulders rise below it), as far as the frame goes."""
     height, width = image.shape[:2]
-    top, bottom = max(0, int(box.y)), min(height, int(box.y + box.height))
-    bands = [(int(box.x - 0.6 * box.width), int(box.x - 0.1 * box.width)),
-             (int(box.x + 1.1 * box.width), int(box.x + 1.6 * box.width))]
+    top, bottom = max(0, int(box.y - 0.2 * box.height)), min(height, int(box.y + 0.5 * box.height))
+    bands = [(int(box.x - BAND_FAR * box.width), int(box.x - BAND_NEAR * box.width)),
+             (int(box.x + (1 + BAND_NEAR) * box.width), int(box.x + (1 + BAND_FAR) * box.width))]
     parts = [image[top:bottom:BACKGROUND_STRIDE, max(0, a):min(width, b):BACKGROUND_STRIDE].reshape(-1, 3)
              for a, b in bands if min(width, b) - max(0, a) >= 4]
     pixels = np.concatenate(parts) if parts else np.empty((0, 3), np.uint8)

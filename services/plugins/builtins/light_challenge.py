@@ -38,6 +38,10 @@ from shared.messages import (
 from shared.plugins import LIGHT_CHALLENGE
 from shared.settings import Settings
 
+# Evidence too weak to call either way: a fresh sequence (more light, more split steps), then the
+# no-light path. A late response (an injected stream) or a whole-frame tint is contradicted by the
+# physics outright and ends the session.
+INCONCLUSIVE = frozenset({Outcome.TOO_WEAK, Outcome.UNMEASURED, Outcome.SHAPE})
 MIN_SPLIT_STEPS = 2  # the spatial check needs at least two split steps to mean anything
 BASELINE_OBSERVATIONS = 2  # frames under the white step before the first colour
 
@@ -143,13 +147,14 @@ class LightChallenge:
         if result.outcome is Outcome.PASS:
             state.phase = Phase.PASSED
             return Verdict(PluginVerdict.PASS, defence=Defence.LIGHT, details=details)
-        if result.outcome in (Outcome.TOO_WEAK, Outcome.UNMEASURED):
+        if result.outcome in INCONCLUSIVE:
             if state.retries < self.options.max_retries:
                 state.retries += 1
                 state.sequence, state.issued, state.observations = self.draw(), [], []
                 self._issue(state, 0, estimation)
                 return self._pending(state, FrameCheck.LIGHT_TOO_WEAK)
-            return self._no_light(state, FrameCheck.LIGHT_TOO_WEAK, result.outcome.value, details)
+            code = FrameCheck.LIGHT_FAILED if result.outcome is Outcome.SHAPE else FrameCheck.LIGHT_TOO_WEAK
+            return self._no_light(state, code, result.outcome.value, details)
         return Verdict(PluginVerdict.END, codes=(FrameCheck.LIGHT_FAILED,), details=details,
                        announce=f"light challenge failed: {result.outcome.value}")
 
