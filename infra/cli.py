@@ -69,6 +69,14 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.set_defaults(full=False)
     evaluate.add_argument("--sessions", type=int, default=None, help="sessions per kind and medium")
     evaluate.add_argument("--out", type=Path, default=Path("var/eval"))
+    light = evaluate.add_subparsers(dest="eval_command").add_parser(
+        "light", help="the screen-light challenge on SIMULATED relighting of real videos (docs/evaluation.md)")
+    light.add_argument("--media", type=Path, default=Path("../shared/data"), help="the media folder")
+    light.add_argument("--sessions", type=int, default=None, help="sessions per group (default 12, quick 1)")
+    light.add_argument("--quick", action="store_true", help="the small subset the tests run")
+    light.add_argument("--from-recordings", type=Path, default=None, metavar="DIR",
+                       help="recompute the figures on real recorded sessions (light_challenge.record)")
+    light.add_argument("--out", type=Path, default=Path("var/eval"))
 
     replay = commands.add_parser("replay", help="re-run a recorded session through the estimator and decider")
     replay.add_argument("session", nargs="?", default=None)
@@ -95,6 +103,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_check(args))
     if args.command == "verify":
         return _verify(args)
+    if args.command == "eval" and args.eval_command == "light":
+        from infra.eval.light.command import main as light_main
+
+        return light_main(args.media, args.out, sessions=args.sessions, quick=args.quick,
+                          recordings=args.from_recordings)
     if args.command == "eval":
         from infra.eval.command import main as evaluate_main
 

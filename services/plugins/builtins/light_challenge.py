@@ -150,7 +150,8 @@ class LightChallenge:
         if result.outcome in INCONCLUSIVE:
             if state.retries < self.options.max_retries:
                 state.retries += 1
-                state.sequence, state.issued, state.observations = self.draw(), [], []
+                # A fresh sequence, baseline and reference pose: the person may have settled differently.
+                state.sequence, state.issued, state.observations, state.pose = self.draw(), [], [], None
                 self._issue(state, 0, estimation)
                 return self._pending(state, FrameCheck.LIGHT_TOO_WEAK)
             code = FrameCheck.LIGHT_FAILED if result.outcome is Outcome.SHAPE else FrameCheck.LIGHT_TOO_WEAK
