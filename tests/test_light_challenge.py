@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from services.plugins.builtins.active_liveness import ActiveLiveness
 from services.plugins.builtins.light_challenge import LightChallenge, LightMemory, Phase
-from services.plugins.builtins.light_correlator import Observation, Outcome, correlate
+from services.plugins.builtins.light_correlator import Observation, Outcome, ShapeEvidence, correlate, pooled_shape
 from services.plugins.plugin import StateT
 from shared.errors import FrameCheck
 from shared.light import (
@@ -275,6 +275,29 @@ async def test_a_shapeless_response_is_retried_then_never_earns_the_light() -> N
     verdicts, _, codes = await run_session(required, Person(share=0.3, near=0.5), limit=120)
     assert verdicts[-1] is PluginVerdict.END
     assert codes[-1] == (FrameCheck.LIGHT_FAILED,)
+
+
+def test_retries_pool_the_shape_evidence() -> None:
+    """Three noisy sequences of a faintly lit face add up; a flat one's stay flat whatever the draw."""
+    def evidence(near: float, seed: int) -> ShapeEvidence | None:
+        rng = np.random.default_rng(seed)
+        person = Person(share=0.3, near=near, noise=0.01)
+        steps = draw_sequence(random.Random(seed), count=8, min_ms=250, max_ms=500, baseline_ms=800,
+                              split_share=0.75)
+        issued, observations, frame_no = [], [], 1
+        for step in steps:
+            issued.append(IssuedStep(step=step, frame_no=frame_no, at=frame_no * 0.15))
+            for _ in range(3):
+                frame_no += 1
+                observations.append(Observation(frame_no=frame_no, at=frame_no * 0.15, shown=step.index,
+                                                sample=person.sample(step, rng)))
+        return correlate(issued, observations, OPTIONS).shape
+
+    for seed in range(0, 30, 3):
+        face = [e for k in range(3) if (e := evidence(0.6, seed + k)) is not None]
+        flat = [e for k in range(3) if (e := evidence(0.52, seed + k)) is not None]
+        assert pooled_shape(face)[1] >= OPTIONS.min_spatial_share
+        assert pooled_shape(flat)[1] < OPTIONS.min_spatial_share
 
 
 @pytest.mark.anyio

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from services.plugins.builtins.light_correlator import Observation, Outcome, correlate
+from services.plugins.builtins.light_correlator import Observation, Outcome, ShapeEvidence, correlate
 from services.plugins.builtins.light_recorder import LightRecorder
 from services.plugins.plugin import SessionMemory, Verdict
 from shared.errors import FrameCheck
@@ -58,6 +58,8 @@ class LightMemory(BaseModel):
     observations: list[Observation] = []
     phase: Phase = Phase.RUNNING
     retries: int = 0
+    # The shape evidence of earlier sequences (retries): judged together with the current one's.
+    shapes: list[ShapeEvidence] = []
     # The head pose of the first measured frame: frames turned away from it are not used.
     pose: tuple[float, float] | None = None
 
@@ -142,12 +144,14 @@ class LightChallenge:
                        details={"step": float(step.index), "retries": float(state.retries)})
 
     def _decide(self, state: LightMemory, estimation: EstimationMessage) -> Verdict:
-        result = correlate(state.issued, state.observations, self.options)
+        result = correlate(state.issued, state.observations, self.options, state.shapes)
         details = {**result.cues, "retries": float(state.retries)}
         if result.outcome is Outcome.PASS:
             state.phase = Phase.PASSED
             return Verdict(PluginVerdict.PASS, defence=Defence.LIGHT, details=details)
         if result.outcome in INCONCLUSIVE:
+            if result.shape is not None:
+                state.shapes.append(result.shape)
             if state.retries < self.options.max_retries:
                 state.retries += 1
                 # A fresh sequence, baseline and reference pose: the person may have settled differently.

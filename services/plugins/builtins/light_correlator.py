@@ -17,7 +17,7 @@ numbers decide (docs/plugins.md, "LightChallenge"):
   matching lag must be within ``max_lag_frames``.
 * **spatial match** on split steps: the left-minus-right (top-minus-bottom) response against the
   two halves' colour difference; its cosine, and its size as a share of the whole response (a flat
-  print or a re-rendered face is lit almost evenly).
+  print or a re-rendered face is lit almost evenly), pooled over the session's sequences.
 * **background ratio**: the background band's response over the face's; near 1 for a whole-frame
   tint (a screen filmed while the flash lights it).
 """
@@ -63,14 +63,28 @@ class Observation(BaseModel):
     sample: LightSample | None  # None: no usable measurement (no face, turned away)
 
 
+class ShapeEvidence(BaseModel):
+    """One sequence's split steps: observed and expected differences, and the face's strength. A
+    retry adds its own, and the shape is judged on all of them together, so a retry is more data
+    for a real face and not one more draw for a flat one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seen: tuple[float, ...]
+    expected: tuple[float, ...]
+    strength: float
+
+
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
     cues: dict[str, float]
+    shape: ShapeEvidence | None = None  # this sequence's, when its colours came back in time
 
 
 def correlate(issued: Sequence[IssuedStep], observations: Sequence[Observation],
-              options: LightChallengeSettings) -> Result:
+              options: LightChallengeSettings, earlier: Sequence[ShapeEvidence] = ()) -> Result:
+    """``earlier``: the shape evidence of the session's previous sequences (retries)."""
     steps = {item.step.index: item for item in issued}
     fits: dict[int, Fit] = {}
     for lag in range(MAX_LAG_SEARCHED + 1):
@@ -96,9 +110,23 @@ def correlate(issued: Sequence[IssuedStep], observations: Sequence[Observation],
         return Result(Outcome.LATE, cues)
     if measured.background_ratio is not None and measured.background_ratio > options.max_background_ratio:
         return Result(Outcome.TINT, cues)
-    if measured.spatial < options.min_spatial_match or measured.spatial_share < options.min_spatial_share:
-        return Result(Outcome.SHAPE, cues)
-    return Result(Outcome.PASS, cues)
+    evidence = [*earlier, measured.shape] if measured.shape is not None else list(earlier)
+    spatial, share = pooled_shape(evidence)
+    cues.update(spatial_match=round(spatial, 4), spatial_share=round(share, 4), sequences=float(len(evidence)))
+    if spatial < options.min_spatial_match or share < options.min_spatial_share:
+        return Result(Outcome.SHAPE, cues, measured.shape)
+    return Result(Outcome.PASS, cues, measured.shape)
+
+
+def pooled_shape(evidence: Sequence[ShapeEvidence]) -> tuple[float, float]:
+    """Cosine of all observed against all expected differences, and their size as a share of what
+    each sequence's own strength predicts (0, 0 without split steps)."""
+    if not evidence:
+        return 0.0, 0.0
+    seen = np.concatenate([np.array(e.seen) for e in evidence])
+    expected = np.concatenate([np.array(e.expected) for e in evidence])
+    predicted = sum(abs(e.strength) * float(np.dot(e.expected, e.expected)) for e in evidence)
+    return _cosine(seen, expected), float(seen @ expected) / max(predicted, 1e-12)
 
 
 def _assign(observations: Sequence[Observation], lag: int) -> list[tuple[int, Observation]]:
@@ -129,6 +157,7 @@ class Fit:
     spatial_share: float
     background_ratio: float | None
     cornea: float | None
+    shape: ShapeEvidence | None = None
 
     def cues(self) -> dict[str, float]:
         values = {"steps": float(self.steps), "strength": self.strength, "colour_match": self.colour,
@@ -189,8 +218,12 @@ def _fit(steps: dict[int, IssuedStep], assigned: list[tuple[int, Observation]]) 
         ratio = _projection(np.concatenate(background), wanted) / max(abs(strength), 1e-9)
     cornea_match = _cosine(np.concatenate([c for c, _ in cornea]), np.concatenate([e for _, e in cornea])) \
         if cornea else None
+    shape = None
+    if shape_seen:
+        shape = ShapeEvidence(seen=tuple(float(v) for v in np.concatenate(shape_seen)),
+                              expected=tuple(float(v) for v in np.concatenate(shape_expected)), strength=strength)
     return Fit(steps=len(observed), strength=strength, colour=_cosine(seen, wanted), spatial=spatial,
-               spatial_share=spatial_share, background_ratio=ratio, cornea=cornea_match)
+               spatial_share=spatial_share, background_ratio=ratio, cornea=cornea_match, shape=shape)
 
 
 REGIONS = ("face", "left", "right", "top", "bottom", "background", "cornea")
