@@ -138,6 +138,7 @@ def settings_for(models_dir: Path, threads: int, descriptor: bool) -> Settings:
         estimator={"models_dir": models_dir, "device": "cpu", "intra_op_threads": threads},
         # None: the FaceMatcher is off, so no frame asks for a descriptor.
         session={"previous_face_similarity": 0.85 if descriptor else None},
+        light_challenge={"is_enabled": True},  # its measurement is timed as a stage ("light")
     )
 
 
