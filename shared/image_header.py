@@ -7,14 +7,12 @@ from __future__ import annotations
 import struct
 
 from shared.errors import ImageError, SystemCode
+from shared.jpeg_segments import header_segments
 from shared.messages import ImageType
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): they carry the size.
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
-# Markers without a length field: TEM and the restart markers.
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-_START_OF_SCAN = 0xDA
 
 
 def declared_size(data: bytes, image_type: ImageType) -> tuple[int, int]:
@@ -38,26 +36,10 @@ def _png(data: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg(data: bytes) -> tuple[int, int] | None:
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker in _STANDALONE:
-            at += 2
-            continue
-        (length,) = struct.unpack(">H", data[at + 2:at + 4])
+    for marker, body in header_segments(data):
         if marker in _SOF:
-            if at + 9 > len(data):
+            if len(body) < 5:
                 return None
-            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            height, width = struct.unpack(">HH", body[1:5])
             return int(width), int(height)
-        if marker == _START_OF_SCAN or length < 2:
-            return None
-        at += 2 + length
     return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from shared.jpeg_segments import START_OF_SCAN, header_segments
 from shared.jpeg_tables import QUALITIES, STD_CHROMINANCE, STD_LUMINANCE, ijg_table
 
 # Position in natural order of the k-th coefficient of a DQT segment (stored in zigzag order).
@@ -40,27 +41,14 @@ class JpegStructure:
 
 def parse(data: bytes) -> JpegStructure | None:
     """The JPEG's header segments, or None where the bytes are not a well-formed JPEG header."""
-    if not data.startswith(b"\xff\xd8"):
-        return None
     tables: dict[int, tuple[int, ...]] = {}
     sof: int | None = None
     sampling: tuple[tuple[int, int], ...] = ()
     app: list[tuple[int, bytes]] = []
     comments: list[bytes] = []
     huffman = False
-    at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        (length,) = struct.unpack(">H", data[at + 2:at + 4])
-        body = data[at + 4:at + 2 + length]
-        if length < 2 or len(body) != length - 2:
-            return None
-        if marker == 0xDA:  # start of scan: the header is over
+    for marker, body in header_segments(data):
+        if marker == START_OF_SCAN:  # the header is over
             return JpegStructure(tables, sof, sampling, tuple(app), tuple(comments), huffman)
         if 0xE0 <= marker <= 0xEF:
             app.append((marker - 0xE0, body[:16]))
@@ -75,7 +63,6 @@ def parse(data: bytes) -> JpegStructure | None:
             components = body[6:6 + 3 * count]
             sof = marker
             sampling = tuple((components[i + 1] >> 4, components[i + 1] & 15) for i in range(0, len(components), 3))
-        at += 2 + length
     return None
 
 
