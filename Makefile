@@ -8,7 +8,7 @@ MODELS := var/models/.prepared-$(shell sha256sum services/estimator/models/manif
 # Production needs VIGIL_ENV=production and VIGIL_JWT__KEY (see docs/settings.md).
 export VIGIL_ENV ?= development
 
-.PHONY: install models run test lint typecheck pytest bench clean browser
+.PHONY: install models run test lint typecheck pytest bench bench-capacity clean browser
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -43,6 +43,11 @@ test: lint typecheck pytest
 bench: install models
 	$(PY) -m load.bench_roundtrip
 	$(PY) -m load.bench_estimator
+
+# Concurrent paced sessions against `vigil run` (defaults), swept over N: README "Capacity".
+SESSIONS ?= 4,8,12,16,24
+bench-capacity: install models
+	$(PY) -m load.bench_capacity --sessions $(SESSIONS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

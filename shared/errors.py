@@ -89,6 +89,7 @@ class SystemCode(IntEnum):
     BUS_UNAVAILABLE = 1017
     BAD_HEADER = 1018
     MESSAGE_TOO_LARGE = 1019
+    OVERLOADED = 1020
 
 
 class VigilError(Exception):
@@ -128,3 +129,13 @@ class MessageDecodeError(VigilError):
     def __init__(self, message: str, raw: bytes) -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class OverloadedError(VigilError):
+    """A new session refused because the pipeline is beyond its capacity; retry after a while."""
+
+    code = SystemCode.OVERLOADED
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

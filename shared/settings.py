@@ -84,6 +84,30 @@ class IngressSettings(Group):
         return value
 
 
+class AdmissionSettings(Group):
+    """Graceful overload (docs/protocol.md, code 1020): each ingress admits new sessions up to a
+    limit that grows while recent replies are fast and shrinks when they are slow or frames queue
+    up for the estimators (additive increase, multiplicative decrease). A session already admitted,
+    or resumed with its session-id, is never refused or dropped for load."""
+
+    is_enabled: bool = True
+    # The server-side reply time (FRAME received -> reply sent) whose p95 must stay under this.
+    p95_budget_ms: float = Field(300.0, gt=0)
+    # The limit grows only while the recent p95 is under this share of the budget (headroom for the
+    # sessions just admitted, whose cost shows only after they start sending).
+    grow_below_share: float = Field(0.6, gt=0, lt=1)
+    # Frames published and not yet finished by the estimators beyond which the limit shrinks.
+    max_backlog_frames: int = Field(30, ge=1)
+    # How far back the p95 looks; the limit is reconsidered every half of it.
+    window_s: float = Field(5.0, ge=1)
+    initial_sessions: int = Field(4, ge=1)
+    min_sessions: int = Field(2, ge=1)
+    # A hard cap on this ingress's open sessions whatever the latency says; None: none.
+    max_sessions: int | None = Field(None, ge=1)
+    # Seconds a refused client is told to wait (the check page counts them down, then retries).
+    retry_after_s: int = Field(5, ge=1, le=300)
+
+
 class AdminSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(8322, ge=1, le=65535)
@@ -414,6 +438,7 @@ class Settings(BaseSettings):
     config_tag: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     redis: RedisSettings = RedisSettings()
     ingress: IngressSettings = IngressSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     admin: AdminSettings = AdminSettings()
     proxy: ProxySettings = ProxySettings()
     jwt: JwtSettings = JwtSettings()

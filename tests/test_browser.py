@@ -36,7 +36,7 @@ from tests import media
 from tests.stack import ROOT, Stack
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Playwright, Route
+    from playwright.sync_api import Page, Playwright, Route, WebSocketRoute
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # ../shared/reference/field-notes.md: the flags that work on these machines, then the fake camera.
@@ -455,3 +455,42 @@ def test_a_dropped_connection_resumes_the_same_session(
         client.close()
         if not ingress_healthy(stack):
             stack.start("ingress")
+
+
+def test_a_full_service_is_waited_for_then_the_check_goes_on(
+    browser_page: Callable[..., Session], camera_files: Media, tmp_path: Path,
+) -> None:
+    """ERROR 1020 with retry-after, then close 1013 (what a full ingress answers, as
+    tests/test_admission.py shows): the page says so, waits, and connects again by itself."""
+    session = browser_page(camera_files.no_face, "?lang=en")
+    page = session.page
+    connects: list[float] = []
+
+    def service(ws: WebSocketRoute) -> None:
+        def on_message(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if text.startswith("CONNECT\n"):
+                connects.append(time.monotonic())
+                if len(connects) == 1:
+                    ws.send("ERROR\nerror:1020\nretry-after:2\n\n")
+                    ws.close(code=1013, reason="overloaded")
+                else:
+                    ws.send(f"CONNECTED\nsession-id:{uuid.uuid4()}\nversion:1.0\n\n")
+            elif text.startswith("FRAME\n"):
+                body = '{"isOk":false,"errors":[1],"estimations":{}}'
+                ws.send(f"STATS\ncontent-type:application/json\n\n{body}")
+
+        ws.on_message(on_message)
+
+    page.route_web_socket("**/ws", service)
+    page.wait_for_selector("#start:enabled", timeout=20_000)
+    page.click("#start")
+    session.wait_state("waiting", 10)
+    assert page.inner_text("#prompt") == "Many people are checking right now. Retrying in 2 s…"
+    assert page.inner_text("#start") == "Stop"  # waiting is part of the check: the person can stop it
+    shot(session, tmp_path, "waiting")
+    session.wait_code(FrameCheck.NO_FACE, 15)
+    assert session.state() == "checking"
+    assert len(connects) == 2
+    assert connects[1] - connects[0] >= 1.9  # the retry-after was honoured
+    assert not session.console_errors

@@ -38,6 +38,9 @@ class Stack:
             "VIGIL_BUS__BLOCK_MS": "200",
             # No plugin service in these stacks unless a test asks for one.
             "VIGIL_ACTIVE_LIVENESS__IS_ENABLED": "false",
+            # These stacks measure the checks, not the overload: every session is admitted unless a
+            # test turns the admission on (tests/test_admission.py).
+            "VIGIL_ADMISSION__IS_ENABLED": "false",
             "VIGIL_LIGHT_CHALLENGE__IS_ENABLED": "false",
             "VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED": "false",
             "VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY": "null",

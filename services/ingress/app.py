@@ -3,6 +3,8 @@ and the page's JSON (its UI config by name, the ROI for the oval guide)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -11,19 +13,22 @@ from quart import Quart, Response, jsonify, websocket
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.ingress.admission import Admission
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
 from services.ingress.page_headers import page_headers
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
+from shared.bus import backlog
 from shared.errors import ConfigError
-from shared.keys import Keys
+from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
 from shared.retention import StreamRetention
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+REVIEW_EVERY_S = 0.5  # the admission acts every half window; this only bounds how late
 STATIC = Path(__file__).parent / "static"
 # The page runs only its own modules; config styles arrive as CSS text (a <style> element).
 PAGE_POLICY = (
@@ -42,6 +47,28 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     ui_configs = UiConfigStore(redis, keys)
     app.register_blueprint(results_blueprint(settings, redis, keys))
     retention = StreamRetention(settings.bus)  # the frames stream's size bound learns from every frame
+    admission = Admission(settings.admission, lambda: backlog(redis, keys.frames, Group.ESTIMATOR))
+    app.extensions["admission"] = admission  # for tests and the health answer
+
+    async def review_admission() -> None:
+        while True:
+            try:
+                await admission.review()
+            except (RedisConnectionError, OSError) as exc:  # the frames' own path reports the outage
+                log.debug("admission review without the backlog: %s", exc)
+            await asyncio.sleep(REVIEW_EVERY_S)
+
+    @app.before_serving
+    async def start_review() -> None:
+        app.extensions["admission-review"] = asyncio.create_task(review_admission())
+
+    @app.after_serving
+    async def stop_review() -> None:
+        task = app.extensions.pop("admission-review", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @app.get("/health")
     async def health() -> tuple[Response, int]:
@@ -49,7 +76,8 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             await redis.ping()  # type: ignore[misc]
         except (RedisConnectionError, OSError) as exc:
             return jsonify({"status": "degraded", "redis": str(exc)}), 503
-        return jsonify({"status": "ok", "redis": "ok"}), 200
+        return jsonify({"status": "ok", "redis": "ok", "sessions_open": admission.open,
+                        "sessions_limit": round(admission.limit), "frames_backlog": admission.last_backlog}), 200
 
     @app.get("/")
     async def index() -> Response:
@@ -96,7 +124,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         def exchange(session_id: str) -> FrameExchange:
             return FrameExchange(redis, keys, settings, session_id, retention)
 
-        connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None))
+        connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None), admission)
         try:
             async with tasks:
                 while True:

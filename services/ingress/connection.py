@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -17,12 +18,13 @@ from anyio.abc import TaskGroup
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.ingress.admission import Admission
 from services.ingress.binding import token_binding
 from services.ingress.frames import FrameExchange
 from services.ingress.images import CheckedImage, check_frame
 from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
 from services.ingress.sessions import SessionRegistry
-from shared.errors import ProtocolError, SystemCode, VigilError
+from shared.errors import OverloadedError, ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.settings import Settings
@@ -42,10 +44,12 @@ class ConnectionClosed(Exception):
 class Connection:
     def __init__(
         self, settings: Settings, sessions: SessionRegistry, exchange_factory: Callable[[str], FrameExchange],
-        send: Send, close: Close, current: Current | None = None,
+        send: Send, close: Close, current: Current | None = None, admission: Admission | None = None,
     ) -> None:
         self.settings, self.sessions, self.exchange_factory = settings, sessions, exchange_factory
         self._current = current
+        self.admission = admission  # None: every session admitted (tests of the protocol alone)
+        self.admitted = False
         self._send_raw, self._close = send, close
         self._send_lock = anyio.Lock()
         self.exchange: FrameExchange | None = None
@@ -78,6 +82,10 @@ class Connection:
         try:
             message = parse(data, max_header_bytes=self.settings.ingress.max_header_bytes)
             await self._dispatch(message, tasks)
+        except OverloadedError as exc:
+            # Told when to come back, then closed: an idle socket must not hold a place in the queue.
+            await self.send(exception_text(exc))
+            await self.close(CloseCode.TRY_AGAIN_LATER, "overloaded")
         except VigilError as exc:
             await self.send(exception_text(exc))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -108,7 +116,18 @@ class Connection:
         if version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
             raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
         heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
-        session_id = await self.sessions.open(message.headers.get("session-id") or None, token_binding(message.headers))
+        requested = message.headers.get("session-id") or None
+        if requested is None and self.admission is not None:
+            self.admission.admit()  # raises OverloadedError: only new sessions are refused for load
+        try:
+            session_id = await self.sessions.open(requested, token_binding(message.headers))
+        except BaseException:
+            if requested is None and self.admission is not None:
+                self.admission.left()
+            raise
+        if requested is not None and self.admission is not None:
+            self.admission.resumed()
+        self.admitted = self.admission is not None
         self.client = client_info(message.headers)
         exchange = self.exchange_factory(session_id)
         await exchange.start()
@@ -142,6 +161,7 @@ class Connection:
             await self.send(format_message(Command.HEARTBEAT))
 
     async def _frame(self, exchange: FrameExchange, image: CheckedImage, client: ClientInfo) -> None:
+        began = time.monotonic()
         try:
             frame_no = await self.sessions.next_frame_no(exchange.session_id)
             self.last_frame_no = frame_no
@@ -156,6 +176,8 @@ class Connection:
         finally:
             self.in_flight = False
         await self.send(reply_text(reply))
+        if self.admission is not None:
+            self.admission.observe((time.monotonic() - began) * 1000.0)
         if reply.end is not None:
             self.ended = True
             outcome = SessionOutcome.SUCCESS if reply.kind is ReplyKind.SUCCESS else SessionOutcome.FAILED
@@ -164,6 +186,9 @@ class Connection:
 
     async def finish(self) -> None:
         """After the socket is gone: announce a drop, so the session's video can be scheduled."""
+        if self.admitted and self.admission is not None:
+            self.admitted = False
+            self.admission.left()
         if self.exchange is not None and not self.ended:
             try:
                 await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)

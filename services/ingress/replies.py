@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import IntEnum
 
-from shared.errors import SystemCode, VigilError
+from shared.errors import OverloadedError, SystemCode, VigilError
 from shared.lpproto import Command, format_message
 from shared.messages import ReplyKind, ReplyMessage, SessionEnd
 
@@ -15,6 +15,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000  # after SUCCESS
     MESSAGE_TOO_BIG = 1009  # a message over ingress.max_message_bytes
+    TRY_AGAIN_LATER = 1013  # a new session refused for load (after ERROR 1020 with retry-after)
     SESSION_OVER = 4000  # a plugin ended the session
     NOT_TEXT = 4001  # a binary WebSocket message: LPProto is text
     MAX_ATTEMPTS = 4002
@@ -33,15 +34,18 @@ CLOSE_CODES = {
 }
 
 
-def error_text(code: SystemCode, detail: str = "") -> str:
+def error_text(code: SystemCode, detail: str = "", *, retry_after_s: int | None = None) -> str:
     headers = {"error": str(int(code))}
     if detail:
         headers["message"] = " ".join(detail.split())[:200]
+    if retry_after_s is not None:
+        headers["retry-after"] = str(retry_after_s)
     return format_message(Command.ERROR, headers)
 
 
 def exception_text(exc: VigilError) -> str:
-    return error_text(exc.code, str(exc))
+    retry_after = exc.retry_after_s if isinstance(exc, OverloadedError) else None
+    return error_text(exc.code, str(exc), retry_after_s=retry_after)
 
 
 def reply_text(reply: ReplyMessage) -> str:

@@ -131,7 +131,7 @@ async function fillCameras(checker) {
   ui.cameraBox.hidden = cameras.length < 2; // nothing to choose between
 }
 
-const isRunning = (checker) => ["connecting", "checking", "reconnecting"].includes(checker.state);
+const isRunning = (checker) => ["connecting", "checking", "reconnecting", "waiting"].includes(checker.state);
 
 function showZoom(checker) {
   ui.zoomLevel.textContent = t("zoomLevel", { zoom: checker.zoom.toFixed(2).replace(/\.?0+$/, "") });
@@ -192,7 +192,7 @@ function wire(checker, config) {
     ui.camera.disabled = true;
   });
 
-  checker.on("state", ({ state, attempt, max }) => {
+  checker.on("state", ({ state, attempt, max, seconds }) => {
     setState(state);
     const running = isRunning(checker);
     ui.start.textContent = running ? t("stop") : state === "failed" || state === "stopped" ? t("restart") : t("start");
@@ -200,6 +200,7 @@ function wire(checker, config) {
     ui.camera.disabled = running || ui.camera.options.length < 2;
     if (state === "connecting") showPrompt(t("connecting"));
     else if (state === "reconnecting") showPrompt(t("reconnecting", { attempt, max }));
+    else if (state === "waiting") showPrompt(t("waiting", { seconds }));
     else if (state === "checking" && !ui.prompt.dataset.codes) showPrompt(t("checking"));
     else if (state === "stopped") {
       showPrompt(t("stopped"));

@@ -23,8 +23,8 @@
 //
 // Events (listen with `on(name, handler)`, or `addEventListener` and read `event.detail`):
 //   ready         the camera picture is on screen: { label, settings }
-//   state         { state, attempt?, max? }: idle, camera, connecting, checking, reconnecting,
-//                 success, failed, stopped
+//   state         { state, attempt?, max?, seconds? }: idle, camera, connecting, checking, reconnecting,
+//                 waiting (the service is full: it retries by itself in `seconds`), success, failed, stopped
 //   prompt        a reply's frame checks as messages: { codes, code, message, messages }
 //   progress      active liveness: { done, total }
 //   success       { jwt, sessionId }
@@ -100,7 +100,9 @@ const PROTOCOL_CLOSE = new Set([1009, 4001]);
 // reason rather than close.4000's general one (102 LIGHT_FAILED, 103 LIGHT_REQUIRED).
 const SESSION_ENDING = new Set([102, 103]);
 // States in which the session goes on (a light step may stay on screen, a warning stay open).
-const RUNNING = new Set(["connecting", "checking", "reconnecting"]);
+const RUNNING = new Set(["connecting", "checking", "reconnecting", "waiting"]);
+// The longest wait a busy service's retry-after may impose before the page tries again.
+const MAX_WAIT_S = 60;
 
 // Frames tagged with the light step on screen (light.js paints it). Without
 // requestVideoFrameCallback the capture time is unknown: after a paint, wait also for a webcam's
@@ -492,7 +494,7 @@ export class Checker extends EventTarget {
           this._startWatchdog(generation);
           this._beginFrames(generation, message.headers.light);
         } else if (message.command === "ERROR") {
-          this._connectRefused(generation, Number(message.headers.error), message.headers.message);
+          this._connectRefused(generation, Number(message.headers.error), message.headers);
         } else if (message.command === "HEARTBEAT") {
           this._send("HEARTBEAT\n\n");
         }
@@ -537,8 +539,11 @@ export class Checker extends EventTarget {
     this._nextFrame(generation);
   }
 
-  _connectRefused(generation, code, detail) {
-    if (code === 1012) {
+  _connectRefused(generation, code, headers) {
+    const detail = headers.message;
+    if (code === 1020) {
+      this._waitForRoom(generation, Number(headers["retry-after"]));
+    } else if (code === 1012) {
       // The session expired while we were away: a new one (a fresh CONNECT on this socket).
       console.warn("vigil: session", this.sessionId, "expired; starting a new one");
       this.sessionId = null;
@@ -625,6 +630,21 @@ export class Checker extends EventTarget {
     } else {
       this._dropped(generation);
     }
+  }
+
+  /** The service is full (ERROR 1020, then close 1013): wait the seconds it asked, then try again.
+   * Not counted as a reconnection: a busy service is not a broken one. */
+  async _waitForRoom(generation, seconds) {
+    if (generation !== this._generation) return;
+    this._generation += 1; // the close that follows belongs to the refused connection
+    const next = this._generation;
+    clearTimeout(this._connectTimer);
+    this._closeSocket(1000, "waiting");
+    const wait = Number.isFinite(seconds) && seconds > 0 ? Math.min(Math.ceil(seconds), MAX_WAIT_S) : 5;
+    // One announcement, not a countdown: the prompt is a live region a screen reader reads out.
+    this._setState("waiting", { seconds: wait });
+    await sleep(wait * 1000);
+    if (next === this._generation) this._connect(next);
   }
 
   /** The connection is gone (or never came): try again with the same session-id, a bounded number of times. */

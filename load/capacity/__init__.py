@@ -1,0 +1,1 @@
+"""The capacity load generator (`make bench-capacity`): paced LPProto sessions against `vigil run`."""
