@@ -76,8 +76,9 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             await redis.ping()  # type: ignore[misc]
         except (RedisConnectionError, OSError) as exc:
             return jsonify({"status": "degraded", "redis": str(exc)}), 503
+        limit = round(admission.limit) if admission.settings.is_enabled else None  # null: admission off
         return jsonify({"status": "ok", "redis": "ok", "sessions_open": admission.open,
-                        "sessions_limit": round(admission.limit), "frames_backlog": admission.last_backlog}), 200
+                        "sessions_limit": limit, "frames_backlog": admission.last_backlog}), 200
 
     @app.get("/")
     async def index() -> Response:
