@@ -34,6 +34,16 @@ SERVICES: dict[str, list[str]] = {
 }
 
 
+# The estimator is about two thirds of a frame's CPU and one process keeps one core busy
+# (onnxruntime runs one thread per call): without --scale, one estimator per core the launcher
+# may use, up to this many (measured on 2 cores: docs/operations.md "Capacity").
+MAX_DEFAULT_ESTIMATORS = 4
+
+
+def default_scale() -> dict[str, int]:
+    return {"estimator": max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_ESTIMATORS))}
+
+
 @dataclass
 class Worker:
     name: str
@@ -47,6 +57,7 @@ class Launcher:
                  restart_budget: int = 5, restart_window_s: float = 60.0) -> None:
         self.settings, self.var_dir = settings, var_dir
         self.restart_budget, self.restart_window_s = restart_budget, restart_window_s
+        scale = {**default_scale(), **scale}
         self.workers = [
             Worker(f"{name}-{i}" if scale.get(name, 1) > 1 else name, args)
             for name, args in SERVICES.items() for i in range(1, scale.get(name, 1) + 1)

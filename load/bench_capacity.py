@@ -87,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="a running Vigil's ws:// URL instead of starting `vigil run`")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="an environment setting for the started `vigil run` (repeatable)")
+    parser.add_argument("--scale", action="append", default=[], metavar="SERVICE=N",
+                        help="passed to the started `vigil run` (repeatable), e.g. estimator=2")
     parser.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "capacity.json")
     args = parser.parse_args(argv)
@@ -106,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     clips = [frames[i * CLIP_FRAMES:(i + 1) * CLIP_FRAMES] for i in range(len(VIDEOS))]
     info = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
             "fps_per_session": args.fps, "window_s": args.window, "warm_up_s": args.warm_up,
-            "target": args.url or "vigil run (defaults)", "env": args.env}
+            "target": args.url or "vigil run (defaults)", "env": args.env,
+            "scale": args.scale}
     print(f"Vigil capacity benchmark, {info['started_at']}: {info['machine']}")
     with tempfile.TemporaryDirectory(prefix="vigil-capacity-") as tmp:
-        run = None if args.url else VigilRun(Path(tmp), **args.env)
+        run = None if args.url else VigilRun(Path(tmp), tuple(args.scale), **args.env)
         try:
             if run is not None:
                 run.start()

@@ -96,6 +96,10 @@ class AdmissionSettings(Group):
     # The limit grows only while the recent p95 is under this share of the budget (headroom for the
     # sessions just admitted, whose cost shows only after they start sending).
     grow_below_share: float = Field(0.6, gt=0, lt=1)
+    # The limit shrinks once the recent p95 is over this share of the budget: it reacts to a window
+    # already past, so the p95 people see overshoots what it reacts to (measured: shrinking at 100 %
+    # gave a client-side p95 of 322 ms at twice the capacity against a 300 ms budget).
+    shrink_above_share: float = Field(0.85, gt=0, le=1)
     # Frames published and not yet finished by the estimators beyond which the limit shrinks.
     max_backlog_frames: int = Field(30, ge=1)
     # How far back the p95 looks; the limit is reconsidered every half of it.
@@ -106,6 +110,12 @@ class AdmissionSettings(Group):
     max_sessions: int | None = Field(None, ge=1)
     # Seconds a refused client is told to wait (the check page counts them down, then retries).
     retry_after_s: int = Field(5, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _grow_under_shrink(self) -> AdmissionSettings:
+        if self.grow_below_share >= self.shrink_above_share:
+            raise ValueError("admission.grow_below_share must be under admission.shrink_above_share")
+        return self
 
 
 class AdminSettings(Group):
@@ -393,6 +403,10 @@ class EstimatorSettings(Group):
     liveness_model: OnnxEvidenceSettings | None = None
     deepfake_model: OnnxEvidenceSettings | None = None
     image_modification_model: OnnxEvidenceSettings | None = None
+    # The SFace descriptor (~15 ms) for the FaceMatcher on near-frontal frames whose number is a
+    # multiple of N only: a face swapped in is caught at the next such frame, and the FaceMatcher
+    # holds success back on a frontal frame without a descriptor (docs/plugins.md). 1 = every frame.
+    descriptor_every: int = Field(3, ge=1)
     # JPEG forensics for image modification (services/estimator/evidences/modification.py). It costs
     # ~18 ms a frame and a session's capture path does not change between frames: measure every Nth.
     image_modification_every: int = Field(3, ge=1)

@@ -62,9 +62,9 @@ async def test_the_limit_grows_while_fast_and_wanted_and_shrinks_when_slow() -> 
     await review_after(gate, clock, reply_ms=50)  # fast, and someone was refused: one more
     assert gate.limit == 3
     gate.admit()
-    await review_after(gate, clock, reply_ms=250)  # between 60 % and 100 % of the budget: hold
+    await review_after(gate, clock, reply_ms=250)  # between 60 % and 85 % of the budget: hold
     assert gate.limit == 3
-    await review_after(gate, clock, reply_ms=400)  # over the budget: 3/4 of the sessions open
+    await review_after(gate, clock, reply_ms=270)  # over 85 % of it: 3/4 of the sessions open
     assert gate.limit == pytest.approx(2.25)
     with pytest.raises(OverloadedError):
         gate.admit()
@@ -105,6 +105,8 @@ def test_settings_refuse_nonsense() -> None:
         AdmissionSettings(p95_budget_ms=0)
     with pytest.raises(ValueError, match="retry_after_s"):
         AdmissionSettings(retry_after_s=0)
+    with pytest.raises(ValueError, match="grow_below_share must be under"):
+        AdmissionSettings(grow_below_share=0.9, shrink_above_share=0.8)
 
 
 # ---- through real processes ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from infra.client import LPClient
 from infra.redis_server import RedisServer
@@ -27,7 +27,7 @@ SETTINGS = Settings(env=Env.DEVELOPMENT, session={"previous_face_similarity": No
 
 
 def analyse(detector: YuNetDetector, analyser: FaceAnalyser, image: Image.Image,
-            client: ClientInfo | None = None) -> FaceAnalysis:
+            client: ClientInfo | None = None, *, descriptor_wanted: bool = False) -> FaceAnalysis:
     pixels = np.asarray(image.convert("RGB"))
     faces = detector.detect(pixels)
     assert faces, "no face found"
@@ -35,7 +35,7 @@ def analyse(detector: YuNetDetector, analyser: FaceAnalyser, image: Image.Image,
     image.convert("RGB").save(buffer, format="JPEG", quality=90)
     frame = FrameMessage(session_id="s", request_id="r", frame_no=1, received_at=0.0, content_type=ImageType.JPEG,
                          image=buffer.getvalue(), width=pixels.shape[1], height=pixels.shape[0], client=client)
-    return analyser.analyse([Item(frame, pixels, faces[0], Timings())])[0]
+    return analyser.analyse([Item(frame, pixels, faces[0], Timings(), descriptor_wanted=descriptor_wanted)])[0]
 
 
 def video_frame(data_dir: Path, name: str, index: int) -> Image.Image:
@@ -76,6 +76,25 @@ def test_mirroring_flips_yaw_and_roll(detector: YuNetDetector, analyser: FaceAna
     declared = analyse(detector, analyser, ImageOps.mirror(turned), ClientInfo(mirrored=True)).head_pose
     assert declared is not None
     assert declared.yaw == pytest.approx(plain.yaw, abs=4)
+
+
+def test_the_descriptor_is_computed_only_where_the_face_matcher_compares(
+    detector: YuNetDetector, analyser: FaceAnalyser, data_dir: Path,
+) -> None:
+    frontal = media.photo(data_dir, media.NEUTRAL_FACE)
+    described = analyse(detector, analyser, frontal, descriptor_wanted=True)
+    assert described.descriptor is not None
+    assert len(described.descriptor) == 128
+    assert analyse(detector, analyser, frontal).descriptor is None  # not due on this frame
+    turned = analyse(detector, analyser, media.photo(data_dir, "aflw2000_subset_pose/JPEG__image00026.jpg"),
+                     descriptor_wanted=True)  # AFLW2000 yaw 25 degrees: the FaceMatcher does not compare it
+    assert turned.head_pose is not None
+    assert abs(turned.head_pose.yaw) > 15
+    assert turned.descriptor is None
+    blurred = analyse(detector, analyser, frontal.filter(ImageFilter.GaussianBlur(6)), descriptor_wanted=True)
+    assert blurred.image_quality is not None
+    assert blurred.image_quality.blur < 0.61  # under the gate: the frame never enters the decider's window
+    assert blurred.descriptor is None
 
 
 @pytest.mark.parametrize("degrees", [-15, 15])

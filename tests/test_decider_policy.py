@@ -14,12 +14,14 @@ from shared.messages import (
     EyeState,
     Face,
     FaceAnalysis,
+    HeadPose,
     ImageQuality,
     PluginResult,
     PluginVerdict,
     Rect,
     SessionEnd,
 )
+from shared.plugins import FACE_MATCHER
 from shared.settings import Env, Settings
 
 GOOD_QUALITY = ImageQuality(blur=0.9, light=0.9, darkness=0.9, illumination=0.9, specularity=0.9)
@@ -136,3 +138,27 @@ def test_no_face_and_best_shot_rules() -> None:
     assert decisions[0].codes == (FrameCheck.NO_FACE,)
     assert state.best_frame_no == 3  # the closed-eyes frame never becomes the best shot
     assert [e.kind for e in decisions[2].events] == [AuditKind.FRAME, AuditKind.BESTSHOT]
+
+
+def test_with_the_face_matcher_on_a_frontal_frame_is_the_best_shot_only_if_compared() -> None:
+    def described(n: int, yaw: float, descriptor: bool) -> EstimationMessage:
+        estimation = frame(n)
+        assert estimation.analysis is not None
+        analysis = estimation.analysis.model_copy(update={
+            "head_pose": HeadPose(yaw=yaw, pitch=0, roll=0), "descriptor": (1.0,) * 128 if descriptor else None,
+            "ags": 0.5 + 0.1 * n})  # each frame a better shot than the one before
+        return estimation.model_copy(update={"analysis": analysis})
+
+    passing = {FACE_MATCHER: PluginResult(session_id="s", request_id="r", frame_no=1, plugin=FACE_MATCHER,
+                                          verdict=PluginVerdict.PASS)}
+    # frame 2 frontal without a descriptor (not due): never the best shot; frame 3 turned: as before
+    _, state = run([described(1, 2, True), described(2, 0, False)], settings(), passing)
+    assert state.best_frame_no == 1
+    _, state = run([described(1, 2, False), described(2, 20, False)], settings(), passing)
+    assert state.best_frame_no == 2
+    _, state = run([described(1, 2, True), described(2, 0, False)], settings())  # the FaceMatcher off
+    assert state.best_frame_no == 2
+    # No best shot yet, no success: the session waits for a compared frame (aggregate_frames is 3).
+    decisions, state = run([described(n, 0, n == 4) for n in range(1, 5)], settings(), passing)
+    assert [d.end for d in decisions] == [None, None, None, SessionEnd.SUCCESS]
+    assert state.best_frame_no == 4

@@ -23,11 +23,13 @@ import pytest
 import redis as sync_redis
 
 from infra.client import LPClient
+from infra.launcher import MAX_DEFAULT_ESTIMATORS, Launcher
 from infra.media import iter_frames
 from infra.redis_server import free_port
 from shared.keys import Keys
 from shared.lpproto import Command
 from shared.redis_url import embedded_password, embedded_url
+from shared.settings import Env, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
@@ -196,7 +198,9 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Launched]]:
             **overrides,
         }
         env = {k: v for k, v in env.items() if v != ""}  # an override of "" removes the variable
-        launched = Launched(tmp_path, [*args], env)
+        # One estimator whatever the machine's cores (the default is one per core), so the
+        # tests can name it; a --scale in args comes later and wins.
+        launched = Launched(tmp_path, ["--scale", "estimator=1", *args], env)
         started.append(launched)
         return launched
 
@@ -297,3 +301,17 @@ def test_production_without_jwt_key_refuses_to_start(launch: Callable[..., Launc
     assert code == 2, log
     assert "VIGIL_JWT__KEY" in log
     assert "started " not in log
+
+
+@pytest.mark.parametrize(("cores", "scale", "estimators"), [
+    ({0}, {}, ["estimator"]),
+    ({0, 1}, {}, ["estimator-1", "estimator-2"]),
+    (set(range(16)), {}, [f"estimator-{i}" for i in range(1, MAX_DEFAULT_ESTIMATORS + 1)]),
+    ({0, 1}, {"estimator": 1}, ["estimator"]),
+])
+def test_one_estimator_per_core_unless_scaled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cores: set[int],
+                                              scale: dict[str, int], estimators: list[str]) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cores)
+    launcher = Launcher(Settings(env=Env.DEVELOPMENT), scale=scale, var_dir=tmp_path)
+    assert [w.name for w in launcher.workers if w.name.startswith("estimator")] == estimators
+    assert [w.name for w in launcher.workers if w.name.startswith("decider")] == ["decider"]

@@ -157,6 +157,11 @@ async def test_face_matcher_ends_on_a_different_face() -> None:
     assert missing.verdict is PluginVerdict.PENDING
     turned = FaceAnalysis(descriptor=other, head_pose=HeadPose(yaw=35, pitch=0, roll=0))
     assert (await matcher.evaluate(estimation(5, 0, turned), Memory())).verdict is PluginVerdict.PASS
+    # The estimator describes no turned face: turned frames pass without one, frontal ones wait for one.
+    undescribed = FaceAnalysis(head_pose=HeadPose(yaw=-30, pitch=0, roll=0))
+    assert (await matcher.evaluate(estimation(6, 0, undescribed), Memory())).verdict is PluginVerdict.PASS
+    frontal = FaceAnalysis(head_pose=HeadPose(yaw=5, pitch=-3, roll=0))
+    assert (await matcher.evaluate(estimation(7, 0, frontal), Memory())).verdict is PluginVerdict.PENDING
 
 
 THIRD_PARTY = '''

@@ -25,8 +25,10 @@ from tests.stack import Stack
 
 @pytest.fixture
 def matcher_stack(redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    # The estimator describes frames 3, 6, 9...: the FaceMatcher compares those (frontal, sharp) only.
     stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path,
-                  VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY="0.85", VIGIL_FILE_LOGGER__IS_ENABLED="true")
+                  VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY="0.85", VIGIL_FILE_LOGGER__IS_ENABLED="true",
+                  VIGIL_ESTIMATOR__DESCRIPTOR_EVERY="3")
     stack.start_all("ingress", "estimator", "decider", "plugins")
     yield stack
     stack.stop()
@@ -39,9 +41,11 @@ async def test_face_matcher_ends_the_session_when_another_person_appears(
     first, second = media.neutral_jpeg(data_dir), media.jpeg(media.photo(data_dir, "cc0_portraits_interfaces/072.jpg"))
     async with LPClient(matcher_stack.ws_url) as client:
         await client.connect()
-        same = [await client.frame(first) for _ in range(2)]
+        same = [await client.frame(first) for _ in range(4)]  # frame 3 is the session's first face
         assert all(FrameCheck.FACE_CHANGED not in r.stats()["errors"] for r in same)
-        switched = await client.frame(second)
+        between = await client.frame(second)  # frame 5 is not described: not compared, nothing said
+        assert FrameCheck.FACE_CHANGED not in between.stats()["errors"]
+        switched = await client.frame(second)  # frame 6 is
         assert FrameCheck.FACE_CHANGED in switched.stats()["errors"]
         with pytest.raises(ConnectionClosed) as closed, anyio.fail_after(5):
             await client.receive()

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from services.decider.checks import quality_failures
 from services.estimator.models.yunet import YuNetDetector
 from services.estimator.quality import face_crop, image_quality
 from shared.errors import FrameCheck
 from shared.messages import ImageQuality
 from shared.settings import ThresholdSettings
+from shared.thresholds import quality_failures
 from tests import media
 
 LIMITS = ThresholdSettings()

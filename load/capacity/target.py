@@ -30,8 +30,8 @@ class Process:
 
 
 class VigilRun:
-    def __init__(self, folder: Path, **overrides: str) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, scale: tuple[str, ...] = (), **overrides: str) -> None:
+        self.folder, self.scale = folder, scale
         self.port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")},
@@ -55,7 +55,8 @@ class VigilRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "run", "--var", str(self.folder / "var")],
+                [sys.executable, "-m", "infra.cli", "run", "--var", str(self.folder / "var"),
+                 *(f"--scale={item}" for item in self.scale)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

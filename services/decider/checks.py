@@ -25,11 +25,10 @@ from shared.messages import (
     FaceAnalysis,
     Glasses,
     HeadPose,
-    ImageQuality,
     Mouth,
 )
 from shared.settings import Settings, ThresholdSettings
-from shared.thresholds import below
+from shared.thresholds import below, quality_failures
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +82,6 @@ def mouth_failures(mouth: Mouth, limits: ThresholdSettings) -> list[FrameCheck]:
     if mouth.occluded > limits.mouth:
         failures.append(FrameCheck.MOUTH_OCCLUDED)
     return failures
-
-
-def quality_failures(quality: ImageQuality, limits: ThresholdSettings) -> list[FrameCheck]:
-    checks = [
-        (quality.blur, limits.blur, FrameCheck.BLURRED),
-        (quality.light, limits.light, FrameCheck.HIGHLIGHTED),
-        (quality.darkness, limits.dark, FrameCheck.DARK),
-        (quality.illumination, limits.illumination, FrameCheck.UNEVEN_ILLUMINATION),
-        (quality.specularity, limits.specularity, FrameCheck.SPECULAR),
-    ]
-    return [code for score, threshold, code in checks if below(score, threshold)]
 
 
 def position_failures(face: Face, width: int, height: int, limits: ThresholdSettings) -> list[FrameCheck]:

@@ -11,6 +11,7 @@ from services.decider.checks import CheckResult, run_checks
 from services.decider.state import AuditEvent, AuditKind, SessionState, WindowFrame
 from shared.errors import FrameCheck
 from shared.messages import Defence, EstimationMessage, LightInstruction, PluginResult, PluginVerdict, SessionEnd
+from shared.plugins import FACE_MATCHER, face_matcher_compares
 from shared.settings import Settings
 
 
@@ -74,14 +75,23 @@ def decide(
     ))
     # A frame lit by a coloured light step is never the best shot: the relying party gets a natural picture.
     coloured = estimation.client is not None and estimation.client.light_step not in (None, 0)
-    if entered and not coloured and entered.shot_score >= 0 and (state.best_shot_score is None
+    # With the FaceMatcher on, a near-frontal frame becomes the best shot only if its face was compared:
+    # the estimator describes one frame in estimator.descriptor_every, and the token's picture must
+    # not be a face shown between two compared frames. (Turned frames are never compared, as before.)
+    analysis = estimation.analysis
+    uncompared = (FACE_MATCHER in plugins and analysis is not None and analysis.descriptor is None
+                  and face_matcher_compares(analysis.head_pose))
+    if entered and not coloured and not uncompared and entered.shot_score >= 0 and (state.best_shot_score is None
                                                                  or entered.shot_score > state.best_shot_score):
         decision.events.append(event(AuditKind.BESTSHOT, shot_score=entered.shot_score))
     if fake:
         decision.events.append(event(AuditKind.MARKED_FAKE, reason=",".join(map(str, plugin_codes))))
 
     limits = settings.session
-    if entered and full and not codes and plugins_pass and end is None:
+    # The token carries the best shot: without one yet (every candidate so far had its eyes closed or
+    # was not compared), the session goes on collecting frames instead of succeeding.
+    has_shot = state.best_shot_score is not None or any(e.kind is AuditKind.BESTSHOT for e in decision.events)
+    if entered and full and not codes and plugins_pass and end is None and has_shot:
         end = SessionEnd.SUCCESS
     elif (end is None and not measuring and limits.max_attempts is not None
           and state.attempts + 1 >= limits.max_attempts):

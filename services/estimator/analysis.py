@@ -1,9 +1,9 @@
 """Everything measured on the main face of each frame of a batch, cheapest first.
 
 Order: image quality (the face crop) -> a cheap size gate (a face too small to judge skips the
-rest) -> face mesh (batched) -> iris (batched) -> head pose, eyes, mouth, glasses -> parallax
-against the session's reference -> descriptor (batched, only when the FaceMatcher needs it) ->
-AGS -> liveness / deepfake / image-modification evidence. Each stage is timed.
+rest) -> face mesh (batched) -> iris (batched) -> head pose -> descriptor (batched, only on the
+near-frontal frames the FaceMatcher will compare) -> eyes, mouth, glasses -> parallax against the
+session's reference -> AGS -> liveness / deepfake / image-modification evidence. Each stage is timed.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from services.estimator.pose import head_pose
 from services.estimator.quality import face_crop, image_quality
 from services.estimator.temporal import Track
 from services.estimator.timings import Timings, shared_stage
-from shared.messages import Face, FaceAnalysis, FrameMessage
+from shared.messages import Face, FaceAnalysis, FrameMessage, HeadPose, ImageQuality
+from shared.plugins import face_matcher_compares
 from shared.settings import Settings, ThresholdSettings
-from shared.thresholds import below
+from shared.thresholds import below, quality_failures
 
 
 @dataclass
@@ -53,7 +54,8 @@ class Item:
     # more frontal) with the updated temporal track.
     new_reference: Reference | None = None
     analysis: FaceAnalysis | None = None
-    # The frame's live settings enable the FaceMatcher: only then is the descriptor (~18 ms) computed.
+    # The frame's live settings enable the FaceMatcher and the frame is due (estimator.descriptor_every):
+    # only then, and on a near-frontal face, is the descriptor (~15 ms) computed.
     descriptor_wanted: bool = False
     # The frame's live settings enable the light challenge: only then is its response measured.
     light_wanted: bool = False
@@ -94,17 +96,16 @@ class FaceAnalyser:
         with shared_stage([item.timings for item in items], "iris"):
             irises = self.models.iris.predict([(item.image, mesh.landmarks) for item, mesh in
                                                zip(items, meshes, strict=True)])
-        descriptors: dict[int, FloatArray] = {}
-        wanted = [k for k, item in enumerate(items) if item.descriptor_wanted]
-        if self.models.sface is not None and wanted:
-            with shared_stage([items[k].timings for k in wanted], "descriptor"):
-                found = self.models.sface.predict([(items[k].image, items[k].face) for k in wanted])
-            descriptors = dict(zip(wanted, found, strict=True))
-        for k, (item, mesh, iris, result) in enumerate(zip(items, meshes, irises, results, strict=True)):
+        poses = []
+        for item, mesh in zip(items, meshes, strict=True):
+            with item.timings.stage("face_state"):
+                mirrored = bool(item.frame.client and item.frame.client.mirrored)
+                poses.append(head_pose(mesh.landmarks, self.models.canonical, mirrored=mirrored))
+        descriptors = self._descriptors(items, poses, [result["image_quality"] for result in results])
+        for k, (item, mesh, iris, pose, result) in enumerate(zip(items, meshes, irises, poses, results, strict=True)):
             landmarks = mesh.landmarks
             with item.timings.stage("face_state"):
                 mirrored = bool(item.frame.client and item.frame.client.mirrored)
-                pose = head_pose(landmarks, self.models.canonical, mirrored=mirrored)
                 iod = inter_ocular(landmarks)
                 result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
                               eyeglasses=glasses_state(item.image, landmarks))
@@ -130,6 +131,21 @@ class FaceAnalyser:
                         continue
                     with item.timings.stage(kind):
                         result[kind] = estimator.estimate(evidence_input)
+
+    def _descriptors(self, items: list[Item], poses: list[HeadPose], qualities: list[object],
+                     ) -> dict[int, FloatArray]:
+        """SFace descriptors of the frames the FaceMatcher will compare: wanted (due), near-frontal, and
+        through the image-quality gate. A motion-blurred frame of a genuine person measured cosine 0.38
+        against a sharp one of the same video (the threshold sits at 0.495); such frames never enter
+        the decider's window, so comparing them could only end a genuine session."""
+        wanted = [k for k, (item, pose, quality) in enumerate(zip(items, poses, qualities, strict=True))
+                  if item.descriptor_wanted and face_matcher_compares(pose)
+                  and isinstance(quality, ImageQuality) and not quality_failures(quality, self._thresholds(item))]
+        if self.models.sface is None or not wanted:
+            return {}
+        with shared_stage([items[k].timings for k in wanted], "descriptor"):
+            found = self.models.sface.predict([(items[k].image, items[k].face) for k in wanted])
+        return dict(zip(wanted, found, strict=True))
 
     @staticmethod
     def _advance_track(item: Item, landmarks: FloatArray, iod: float) -> Track:

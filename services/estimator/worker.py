@@ -79,7 +79,8 @@ class EstimatorWorker:
         if selection.index is not None:
             # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
             item = Item(frame, image, faces[selection.index], timings, references.get(frame.session_id),
-                        descriptor_wanted=settings.session.previous_face_similarity is not None,
+                        descriptor_wanted=settings.session.previous_face_similarity is not None
+                        and frame.frame_no % settings.estimator.descriptor_every == 0,
                         light_wanted=settings.light_challenge.is_enabled and frame.client is not None
                         and frame.client.light is LightSupport.SHOWN,
                         thresholds=settings.thresholds)

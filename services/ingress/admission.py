@@ -3,7 +3,8 @@
 Each ingress keeps a limit on its open sessions. Every half window it looks at the p95 of its own
 reply times (FRAME received -> reply sent) over the window and at the estimators' backlog of
 frames: while both are healthy and the limit is what holds new people back, the limit grows by
-one; when either is over its budget, it shrinks to three quarters of the sessions open. The
+one; when either is over its budget (the p95 over ``shrink_above_share`` of it, to leave room for
+the reaction time), it shrinks to three quarters of the sessions open. The
 sessions already admitted are never dropped, so shrinking only stops new ones until enough have
 finished (AIMD, as TCP's congestion window: several ingresses sharing one pipeline converge). A
 refused client gets ERROR 1020 with ``retry-after`` and close 1013 (docs/protocol.md).
@@ -80,7 +81,8 @@ class Admission:
         self.last_backlog = await self.backlog_of()
         p95 = self.p95_ms()
         wanted_more, self.refused = self.open >= self.limit - 0.5 or self.refused > 0, 0
-        over = self.last_backlog > s.max_backlog_frames or (p95 is not None and p95 > s.p95_budget_ms)
+        over = self.last_backlog > s.max_backlog_frames or (
+            p95 is not None and p95 > s.p95_budget_ms * s.shrink_above_share)
         if over:
             shrunk = max(float(s.min_sessions), min(self.limit, self.open * SHRINK_FACTOR))
             if shrunk < self.limit:

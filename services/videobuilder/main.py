@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import anyio
@@ -24,6 +25,10 @@ from shared.service import live_settings
 from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+# Encoding a finished session's video (x265, ~1 ms of CPU per frame) is never urgent: at this
+# niceness the scheduler gives the live sessions' processes the cores first.
+NICENESS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     setup_logging()
     settings = load_settings()
+    os.nice(NICENESS)
     if not settings.video_redis.is_enabled:
         # The guide's VideoRedis switch: no frames are held and no video is made.
         log.info("video building is off (VIGIL_VIDEO_REDIS__IS_ENABLED=false); exiting")

@@ -20,11 +20,8 @@ from pydantic import BaseModel
 from services.plugins.plugin import SessionMemory, Verdict
 from shared.errors import FrameCheck
 from shared.messages import EstimationMessage, PluginVerdict
-from shared.plugins import FACE_MATCHER
+from shared.plugins import FACE_MATCHER, face_matcher_compares
 from shared.settings import Settings
-
-# Only faces this close to frontal are compared (see the module docstring).
-FRONTAL_DEG = 15.0
 
 
 class MatcherMemory(BaseModel):
@@ -46,13 +43,15 @@ class FaceMatcher:
 
     async def evaluate(self, estimation: EstimationMessage, memory: SessionMemory) -> Verdict:
         analysis = estimation.analysis
+        pose = analysis.head_pose if analysis else None
+        if pose is not None and not face_matcher_compares(pose):
+            return Verdict(PluginVerdict.PASS, details={"turned_not_compared": 1.0})
         descriptor = analysis.descriptor if analysis else None
         if descriptor is None:
-            # Nothing to compare: no success on this frame, but nothing against the person either.
+            # Not compared (the estimator describes every estimator.descriptor_every-th frontal frame):
+            # no success on this frame, so a session only succeeds on a frame whose face was compared,
+            # but nothing against the person either.
             return Verdict(PluginVerdict.PENDING, details={"no_descriptor": 1.0})
-        pose = analysis.head_pose if analysis else None
-        if pose is not None and max(abs(pose.yaw), abs(pose.pitch)) > FRONTAL_DEG:
-            return Verdict(PluginVerdict.PASS, details={"turned_not_compared": 1.0})
         state = await memory.load(MatcherMemory)
         current = list(descriptor)
         if state is None:
