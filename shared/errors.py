@@ -90,6 +90,7 @@ class SystemCode(IntEnum):
     BAD_HEADER = 1018
     MESSAGE_TOO_LARGE = 1019
     OVERLOADED = 1020
+    IDLE = 1021
 
 
 class VigilError(Exception):

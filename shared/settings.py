@@ -65,6 +65,14 @@ class IngressSettings(Group):
     min_image_side: int = Field(64, ge=16)
     # Seconds the ingress waits for a frame's decision before answering ERROR (never a hang).
     reply_timeout_s: float = Field(15.0, gt=0)
+    # A WebSocket that has not sent CONNECT this many seconds after opening is closed (4006), and so
+    # is a connected session with no FRAME for idle_timeout_s (None: never): an idle socket holds
+    # memory and a place under admission. The page resumes such a session when it sends again.
+    connect_timeout_s: float = Field(10.0, gt=0)
+    idle_timeout_s: float | None = Field(120.0, gt=0)
+    # Open WebSockets per ingress process, CONNECTed or not; one more is refused with ERROR 1020 and
+    # close 1013, as for load (docs/protocol.md).
+    max_connections: int = Field(1000, ge=1)
     # Heartbeat periods a client may ask for, in ms.
     min_heartbeat_ms: int = Field(100, ge=10)
     max_heartbeat_ms: int = Field(60_000, ge=100)

@@ -17,11 +17,12 @@ from services.ingress.admission import Admission
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
 from services.ingress.page_headers import page_headers
+from services.ingress.replies import CloseCode, exception_text
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
 from shared.bus import backlog
-from shared.errors import ConfigError
+from shared.errors import ConfigError, OverloadedError
 from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
 from shared.retention import StreamRetention
@@ -110,9 +111,18 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             "faceHeight": settings.thresholds.face_height,
         })
 
+    sockets = SocketCount()
+
     @app.websocket("/ws")
     async def ws() -> None:
         await websocket.accept()
+        if sockets.open >= settings.ingress.max_connections:
+            full = OverloadedError(f"{sockets.open} connections open, limit {settings.ingress.max_connections}",
+                                   retry_after_s=settings.admission.retry_after_s)
+            await websocket.send(exception_text(full))
+            await websocket.close(int(CloseCode.TRY_AGAIN_LATER), "too many connections")
+            return
+        sockets.open += 1
         tasks = anyio.create_task_group()
 
         async def send(text: str) -> None:
@@ -128,11 +138,20 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None), admission)
         try:
             async with tasks:
+                tasks.start_soon(connection.watch_idle)
                 while True:
                     await connection.on_message(await websocket.receive(), tasks)
         finally:
+            sockets.open -= 1
             # Runs on a client disconnect too (the handler is cancelled): shield the bookkeeping.
             with anyio.CancelScope(shield=True):
                 await connection.finish()
 
     return app
+
+
+class SocketCount:
+    """Open WebSockets of this ingress (ingress.max_connections); one event loop, so a plain int."""
+
+    def __init__(self) -> None:
+        self.open = 0

@@ -35,6 +35,7 @@ Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 Current = Callable[[], Awaitable[Settings]]  # the ingress's live settings now
 CLIENT_COMMANDS = frozenset({Command.CONNECT, Command.FRAME, Command.HEARTBEAT})
+IDLE_CHECK_S = 1.0  # how often a connection looks at its own idleness: timeouts are whole seconds
 
 
 class ConnectionClosed(Exception):
@@ -45,6 +46,7 @@ class Connection:
     def __init__(
         self, settings: Settings, sessions: SessionRegistry, exchange_factory: Callable[[str], FrameExchange],
         send: Send, close: Close, current: Current | None = None, admission: Admission | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings, self.sessions, self.exchange_factory = settings, sessions, exchange_factory
         self._current = current
@@ -58,6 +60,8 @@ class Connection:
         self.ended = False
         self.last_frame_no = 0
         self.client = ClientInfo()
+        self.clock = clock
+        self.quiet_since = clock()  # opened, connected or last answered: heartbeats do not count
 
     async def send(self, text: str) -> None:
         async with self._send_lock:
@@ -69,6 +73,26 @@ class Connection:
             if not self.closed:
                 self.closed = True
                 await self._close(int(code), reason)
+
+    def idle(self, now: float) -> str | None:
+        """Why this connection is to be closed as idle now, or None. A frame in flight is never idle."""
+        limits, quiet = self.settings.ingress, now - self.quiet_since
+        if self.closed or self.in_flight:
+            return None
+        if self.exchange is None and quiet > limits.connect_timeout_s:
+            return f"no CONNECT within {limits.connect_timeout_s:g} s"
+        if self.exchange is not None and limits.idle_timeout_s is not None and quiet > limits.idle_timeout_s:
+            return f"no FRAME within {limits.idle_timeout_s:g} s"
+        return None
+
+    async def watch_idle(self) -> None:
+        """Closes the connection (ERROR 1021, close 4006) once it is idle; runs beside the receive loop."""
+        while not self.closed:
+            await anyio.sleep(IDLE_CHECK_S)
+            reason = self.idle(self.clock())
+            if reason is not None:
+                await self.send(error_text(SystemCode.IDLE, reason))
+                await self.close(CloseCode.IDLE, "idle")
 
     async def on_message(self, data: str | bytes, tasks: TaskGroup) -> None:
         if isinstance(data, bytes):
@@ -132,6 +156,7 @@ class Connection:
         exchange = self.exchange_factory(session_id)
         await exchange.start()
         self.exchange = exchange
+        self.quiet_since = self.clock()
         headers = {"session-id": session_id, "version": PROTOCOL_VERSION}
         light = (await self._current() if self._current else self.settings).light_challenge
         if light.is_enabled:  # the page asks for consent before the first frame (docs/protocol.md)
@@ -175,6 +200,7 @@ class Connection:
             return
         finally:
             self.in_flight = False
+            self.quiet_since = self.clock()
         await self.send(reply_text(reply))
         if self.admission is not None:
             self.admission.observe((time.monotonic() - began) * 1000.0)

@@ -22,6 +22,7 @@ class CloseCode(IntEnum):
     MAX_LIVENESS_ATTEMPTS = 4003
     FACE_CHANGED = 4004
     MARKED_FAKE = 4005
+    IDLE = 4006  # no CONNECT, or no FRAME, in time (after ERROR 1021): a page resumes the session
 
 
 CLOSE_CODES = {

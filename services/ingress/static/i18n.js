@@ -73,6 +73,7 @@ export const MESSAGES = {
     "1018": "The page sent something the service did not accept. Reload the page.",
     "1019": "The camera picture is too large. Choose another camera.",
     "1020": "Many people are checking right now. Retrying soon…",
+    "1021": "The check paused for too long. Reconnecting…",
     // How a session ended (WebSocket close codes)
     "close.4000": "The check was stopped. Start again.",
     "close.4002": "Too many attempts. Start again when you are ready.",
@@ -188,6 +189,7 @@ export const MESSAGES = {
     "1018": "Сервис не принял данные страницы. Перезагрузите страницу.",
     "1019": "Изображение с камеры слишком большое. Выберите другую камеру.",
     "1020": "Сейчас проверку проходит много людей. Скоро повторим…",
+    "1021": "Проверка долго стояла на паузе. Подключаемся снова…",
     "close.4000": "Проверка остановлена. Начните заново.",
     "close.4002": "Слишком много попыток. Начните заново, когда будете готовы.",
     "close.4003": "Не удалось подтвердить живое присутствие. Начните заново, когда будете готовы.",
