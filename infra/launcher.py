@@ -2,7 +2,7 @@
 and stops them all cleanly on Ctrl-C / SIGTERM.
 
 Redis: ``VIGIL_REDIS__URL`` when given; otherwise an embedded redis-server under ``var/redis``
-(see infra/redis_server.py), started first and stopped last.
+(see infra/redis_server.py), started first, restarted when it dies, and stopped last.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra.redis_server import Persistence, RedisServer
+from shared.errors import ConfigError
 from shared.redis_url import embedded_password, shown
 from shared.settings import Settings
 
@@ -38,6 +39,9 @@ SERVICES: dict[str, list[str]] = {
 # (onnxruntime runs one thread per call): without --scale, one estimator per core the launcher
 # may use, up to this many (measured on 2 cores: docs/operations.md "Capacity").
 MAX_DEFAULT_ESTIMATORS = 4
+# A restarted embedded Redis loads its append-only file before it answers (the 30-minute soak's
+# file reached 1.4 GB).
+REDIS_RESTART_TIMEOUT_S = 60.0
 
 
 def default_scale() -> dict[str, int]:
@@ -90,8 +94,11 @@ class Launcher:
             for worker in self.workers:
                 await self._spawn(worker, env)
             self.watchers = [asyncio.create_task(self._watch(worker, env)) for worker in self.workers]
+            guards = [asyncio.create_task(self._watch_redis(self.redis))] if self.redis is not None else []
             stop = asyncio.create_task(self.stopping.wait())
-            done, _ = await asyncio.wait([stop, *self.watchers], return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([stop, *self.watchers, *guards], return_when=asyncio.FIRST_COMPLETED)
+            for guard in guards:
+                guard.cancel()  # its thread ends when redis-server stops, last
             stop.cancel()
             return 0 if stop in done else 1
         finally:
@@ -132,6 +139,33 @@ class Launcher:
             log.warning("%s exited %d; restarting", worker.name, code)
             await asyncio.sleep(min(0.5 * len(worker.restarts), 5.0))
             await self._spawn(worker, env)
+
+    async def _watch_redis(self, redis: RedisServer) -> None:
+        """Restart the embedded redis-server when it dies, on the same port and password: its
+        append-only file brings the data back (up to the last second: appendfsync everysec), the
+        services' clients reconnect by themselves, and their consumer loops recreate a lost group."""
+        restarts: deque[float] = deque()
+        while True:
+            process = redis.process
+            assert process is not None
+            code = await asyncio.to_thread(process.wait)
+            if self.stopping.is_set():
+                return
+            now = time.monotonic()
+            restarts.append(now)
+            while restarts and now - restarts[0] > self.restart_window_s:
+                restarts.popleft()
+            if len(restarts) > self.restart_budget:
+                log.error("embedded redis-server exited %d; restart budget (%d in %.0fs) spent, stopping",
+                          code, self.restart_budget, self.restart_window_s)
+                return
+            log.warning("embedded redis-server exited %d; restarting it on port %d", code, redis.port)
+            try:
+                await asyncio.to_thread(redis.start, REDIS_RESTART_TIMEOUT_S)
+            except (ConfigError, TimeoutError) as exc:
+                log.error("embedded redis-server did not come back: %s", exc)
+                return
+            log.info("embedded redis-server back after %.1f s", time.monotonic() - now)
 
     async def _stop_all(self) -> None:
         self.stopping.set()

@@ -455,6 +455,10 @@ def test_a_dropped_connection_resumes_the_same_session(
         client.close()
         if not ingress_healthy(stack):
             stack.start("ingress")
+            deadline = time.monotonic() + 20  # the next test's page loads from it at once
+            while not ingress_healthy(stack):
+                assert time.monotonic() < deadline, stack.logs("ingress")[-2000:]
+                time.sleep(0.1)
 
 
 def test_a_full_service_is_waited_for_then_the_check_goes_on(

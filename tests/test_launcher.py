@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
+import anyio
 import pytest
 import redis as sync_redis
 
@@ -26,10 +27,12 @@ from infra.client import LPClient
 from infra.launcher import MAX_DEFAULT_ESTIMATORS, Launcher
 from infra.media import iter_frames
 from infra.redis_server import free_port
+from shared.errors import SystemCode
 from shared.keys import Keys
 from shared.lpproto import Command
 from shared.redis_url import embedded_password, embedded_url
 from shared.settings import Env, Settings
+from tests import media
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
@@ -257,6 +260,35 @@ async def test_killed_worker_is_restarted(launch: Callable[..., Launched], data_
     estimations = await send_face(launched.ws_url, data_dir)
     assert "faceFramePosition" in estimations
     assert pid_alive(new)
+    assert launched.stop() == 0
+
+
+@pytest.mark.anyio
+async def test_a_killed_embedded_redis_is_restarted_and_the_session_goes_on(
+    launch: Callable[..., Launched], data_dir: Path,
+) -> None:
+    # A frame in flight when Redis dies is answered ERROR after reply_timeout_s: short here.
+    launched = launch(VIGIL_INGRESS__REPLY_TIMEOUT_S="3")
+    launched.wait_ready()
+    first = launched.redis_pid
+    assert first is not None
+    frame = media.face_jpeg(data_dir)
+    async with LPClient(launched.ws_url) as client:
+        assert (await client.connect()).command is Command.CONNECTED
+        assert (await client.frame(frame)).command is Command.STATS
+        os.kill(first, signal.SIGKILL)
+        killed, errors = time.monotonic(), 0
+        with anyio.fail_after(60):
+            while (reply := await client.frame(frame)).command is not Command.STATS:
+                assert reply.error_code in (SystemCode.BUS_UNAVAILABLE, SystemCode.PROCESSING_TIMEOUT), reply.message
+                errors += 1
+                await anyio.sleep(0.2)
+        gap = time.monotonic() - killed
+    log = launched.log()
+    assert "embedded redis-server exited" in log, log
+    assert "embedded redis-server back after" in log, log
+    print(f"embedded Redis SIGKILLed: answered again after {gap:.1f} s, {errors} frames answered ERROR meanwhile")
+    assert gap < 30
     assert launched.stop() == 0
 
 

@@ -247,7 +247,9 @@ async def test_turning_the_face_matcher_on_live_gives_descriptors(
     the live settings, the next frames carry the descriptor it needs: no restart, no stuck session."""
     from shared.messages import EstimationMessage
 
-    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path)  # previous_face_similarity null
+    # previous_face_similarity null; each check below is a new session's frame 1, so every frame is
+    # to be described (by default one in estimator.descriptor_every).
+    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path, VIGIL_ESTIMATOR__DESCRIPTOR_EVERY="1")
     try:
         stack.start_all("ingress", "estimator", "decider")
         keys = Keys(stack.prefix)
