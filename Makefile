@@ -8,7 +8,7 @@ MODELS := var/models/.prepared-$(shell sha256sum services/estimator/models/manif
 # Production needs VIGIL_ENV=production and VIGIL_JWT__KEY (see docs/settings.md).
 export VIGIL_ENV ?= development
 
-.PHONY: install models run test lint typecheck pytest bench bench-capacity clean browser
+.PHONY: install models run test lint typecheck pytest bench bench-capacity fuzz clean browser
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -48,6 +48,11 @@ bench: install models
 SESSIONS ?= 4,8,12,16,24
 bench-capacity: install models
 	$(PY) -m load.bench_capacity --sessions $(SESSIONS)
+
+# The LPProto and image-path fuzzer at length (make test runs 1,000 examples): README "Fuzzing".
+FUZZ_EXAMPLES ?= 10000
+fuzz: install models
+	VIGIL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
