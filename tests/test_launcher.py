@@ -6,6 +6,7 @@ prefix. Waits poll observable state (the launcher's log, /health, pids) against 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -27,6 +28,7 @@ from infra.client import LPClient
 from infra.launcher import MAX_DEFAULT_ESTIMATORS, Launcher
 from infra.media import iter_frames
 from infra.redis_server import free_port
+from load.capacity.session import PacedSession, Tally
 from shared.errors import SystemCode
 from shared.keys import Keys
 from shared.lpproto import Command
@@ -260,6 +262,41 @@ async def test_killed_worker_is_restarted(launch: Callable[..., Launched], data_
     estimations = await send_face(launched.ws_url, data_dir)
     assert "faceFramePosition" in estimations
     assert pid_alive(new)
+    assert launched.stop() == 0
+
+
+@pytest.mark.anyio
+async def test_each_worker_kind_killed_under_load_loses_no_frame(
+    launch: Callable[..., Launched], data_dir: Path,
+) -> None:
+    """SIGKILL of the estimator, then the decider, then the plugins while three paced sessions send
+    real frames (the load generator of load/capacity): every frame is answered, none with an error;
+    the pending ones are claimed again once the restarted worker reads (bus.claim_idle_ms)."""
+    launched = launch()
+    launched.wait_ready()
+    frames = [media.face_jpeg(data_dir), media.neutral_jpeg(data_dir)]
+    tally, stop = Tally(), asyncio.Event()
+    load = [asyncio.create_task(PacedSession(launched.ws_url, frames, k, 4.0, tally).run(stop)) for k in range(3)]
+    try:
+        for service in ("estimator", "decider", "plugins"):
+            await asyncio.sleep(3)
+            before = launched.pids(service)
+            os.kill(before[-1], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while len(launched.pids(service)) == len(before):
+                assert time.monotonic() < deadline, f"{service} not restarted"
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(8)  # the last restarted worker catches up
+    finally:
+        stop.set()
+        await asyncio.gather(*load)
+    answered = sum(tally.replies.values())
+    errors = {kind: n for kind, n in tally.replies.items() if kind.startswith("ERROR")}
+    print(f"3 workers SIGKILLed under 3 sessions at 4 frames/s: {answered} frames answered, errors {errors}, "
+          f"slowest reply {max(s for _, s in tally.round_trips):.1f} s, failures {dict(tally.failures)}")
+    assert answered > 60
+    assert not errors
+    assert not tally.failures  # no frame went unanswered (30 s) and no transport failed
     assert launched.stop() == 0
 
 
