@@ -21,6 +21,7 @@ class ObjectKind(StrEnum):
     USER = "user"
     GROUP = "group"
     SETTINGS = "settings"  # object id: "tag/group" of the live settings changed
+    BLOCK = "block"  # object id: "scope value" of an abuse-limit block
 
 
 class Verb(StrEnum):
@@ -29,6 +30,7 @@ class Verb(StrEnum):
     DELETED = "deleted"
     CHANGED_PASSWORD = "changed the password of"
     RESET_PASSWORD = "reset the password of"
+    LIFTED = "lifted"
 
 
 class AdminAction(Message):

@@ -18,6 +18,7 @@ from admin.config import AdminPolicy
 from admin.context import EXTENSION, AdminContext, identity
 from admin.groups import groups
 from admin.home import current_theme, home
+from admin.limits import limits
 from admin.sessions import sessions
 from admin.settings_view import settings_view
 from admin.stats import stats
@@ -36,7 +37,7 @@ def create_app(settings: Settings, redis: Redis, policy: AdminPolicy | None = No
                 template_folder=str(HERE / "templates"))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions[EXTENSION] = AdminContext(settings=settings, redis=redis, policy=policy or AdminPolicy())
-    for blueprint in (auth, home, ui_configs, users, groups, stats, sessions, settings_view):
+    for blueprint in (auth, home, ui_configs, users, groups, stats, sessions, limits, settings_view):
         app.register_blueprint(blueprint)
     guard.install(app)
     app.register_error_handler(HTTPException, _error_page)

@@ -25,6 +25,8 @@ def action_link(action: AdminAction) -> str | None:
     if action.kind is ObjectKind.SETTINGS:
         tag, _, group = action.object_id.partition("/")
         return url_for("settings_view.edit", tag=tag, group=group)
+    if action.kind is ObjectKind.BLOCK:
+        return url_for("limits.index")  # a lifted block is gone: its list
     return url_for(OBJECT_PAGES[action.kind], name=action.object_id)
 
 

@@ -91,6 +91,7 @@ class SystemCode(IntEnum):
     MESSAGE_TOO_LARGE = 1019
     OVERLOADED = 1020
     IDLE = 1021
+    LIMITED = 1022
 
 
 class VigilError(Exception):
@@ -136,6 +137,17 @@ class OverloadedError(VigilError):
     """A new session refused because the pipeline is beyond its capacity; retry after a while."""
 
     code = SystemCode.OVERLOADED
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LimitedError(VigilError):
+    """A new session refused by an abuse limit (too many failures, sessions or new sessions from one
+    address, device or user key); retry after a while."""
+
+    code = SystemCode.LIMITED
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message)

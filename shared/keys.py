@@ -35,6 +35,11 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:admin:actions`` | stream of ``admin.actions.AdminAction`` (actor, verb, kind, object id, at, detail) | admin panel, ``python -m admin`` | admin panel (home page) | ``MAXLEN ~ 10000`` |
 | ``P:config`` | hash: config tag -> JSON of ``shared.live_config.StoredConfig`` (version, live-settings overrides, who, when) | admin panel (settings pages), ``vigil config`` | every service (``shared.live_settings.LiveSettings``), admin panel | kept until deleted |
 | ``P:config-changes`` | stream of ``ConfigChange``: one entry per saved change, the history of live settings | admin panel, ``vigil config`` | every service (plain ``XREAD``: each instance must see every change), admin panel | ``MAXLEN ~ 1000`` |
+| ``P:abuse:failures:{scope}:{value}`` | sorted set: failed session id -> when (epoch s); scope ``address``, ``device`` or ``user`` (device and user keys as SHA-256 prefixes) | ingress (a session ended without success) | ingress | members older than ``abuse.window_s`` dropped; expires ``abuse.window_s`` |
+| ``P:abuse:block:{scope}:{value}`` | string: JSON of ``shared.abuse.Block`` (why, since, until) | ingress (too many failures) | ingress (CONNECT refused with 1022), admin panel (list, lift) | expires ``abuse.block_s`` |
+| ``P:abuse:open:{address}`` | sorted set: open session id -> when | ingress | ingress (``abuse.max_sessions_per_address``) | members removed when the socket closes, or older than ``session.ttl_s``; expires ``session.ttl_s`` |
+| ``P:abuse:new:{address}`` | string: new sessions counted this minute | ingress | ingress (``abuse.max_new_sessions_per_minute``) | expires 60 s after the minute's first |
+| ``P:abuse:refusals`` | hash: reason -> CONNECTs refused for it | ingress | admin panel (Limits page) | kept |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -164,6 +169,27 @@ class Keys:
     @property
     def config_changes(self) -> str:
         return f"{self.prefix}:config-changes"
+
+    def abuse_failures(self, scope: str, value: str) -> str:
+        return f"{self.prefix}:abuse:failures:{scope}:{value}"
+
+    def abuse_block(self, scope: str, value: str) -> str:
+        return f"{self.prefix}:abuse:block:{scope}:{value}"
+
+    @property
+    def abuse_blocks(self) -> str:
+        """The SCAN pattern of every block (the admin panel lists them)."""
+        return f"{self.prefix}:abuse:block:*"
+
+    def abuse_open(self, address: str) -> str:
+        return f"{self.prefix}:abuse:open:{address}"
+
+    def abuse_new(self, address: str) -> str:
+        return f"{self.prefix}:abuse:new:{address}"
+
+    @property
+    def abuse_refusals(self) -> str:
+        return f"{self.prefix}:abuse:refusals"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"

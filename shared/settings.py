@@ -126,6 +126,24 @@ class AdmissionSettings(Group):
         return self
 
 
+class AbuseSettings(Group):
+    """Abuse limits of the ingress (docs/protocol.md, code 1022), shared by every ingress through
+    Redis. A failed session is one the service ended without success (attempts spent, a fake, the
+    face changed); a dropped connection is not one. The defaults follow AWS's published guidance for
+    Face Liveness: at most 5 failed checks per device in 3 minutes, then a wait of 30-60 minutes."""
+
+    is_enabled: bool = True
+    window_s: int = Field(180, ge=10)
+    # Per device (the page's stable random id) and per relying-party user key.
+    max_failures_per_device: int = Field(5, ge=1)
+    # Per client address: higher, since many people can share one (an office, a mobile carrier's NAT).
+    max_failures_per_address: int = Field(20, ge=1)
+    block_s: int = Field(1800, ge=10)
+    # Sessions one address may have open at once, and may start per minute.
+    max_sessions_per_address: int = Field(10, ge=1)
+    max_new_sessions_per_minute: int = Field(30, ge=1)
+
+
 class AdminSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(8322, ge=1, le=65535)
@@ -463,6 +481,7 @@ class Settings(BaseSettings):
     admission: AdmissionSettings = AdmissionSettings()
     admin: AdminSettings = AdminSettings()
     proxy: ProxySettings = ProxySettings()
+    abuse: AbuseSettings = AbuseSettings()
     jwt: JwtSettings = JwtSettings()
     session: SessionSettings = SessionSettings()
     roi: RoiSettings = RoiSettings()

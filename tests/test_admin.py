@@ -33,7 +33,7 @@ SECTION_PAGES = {
     Section.UI_CONFIGS: ["/ui-configs/", "/ui-configs/new"],
     Section.SETTINGS: ["/settings/"],
     Section.STATISTICS: ["/statistics/", "/statistics/?period=week"],
-    Section.SESSIONS: ["/sessions/"],
+    Section.SESSIONS: ["/sessions/", "/limits/"],
     Section.USERS: ["/users/", "/users/new", "/groups/new", f"/groups/{ADMINISTRATORS}"],
 }
 SECTION_POSTS: dict[Section, tuple[str, Form]] = {

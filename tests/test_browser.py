@@ -440,6 +440,10 @@ def test_a_dropped_connection_resumes_the_same_session(
         connects = session.messages("CONNECT")
         assert len(connects) >= 2
         assert f"\nsession-id:{session_id}\n" in connects[-1]
+        # The page's device id (abuse limits): the same on every CONNECT of this browser.
+        devices = {line for c in connects for line in c.split("\n") if line.startswith("device-id:")}
+        assert len(devices) == 1
+        assert len(devices.pop()) == len("device-id:") + 36  # a random UUID
         assert all(f"session-id:{session_id}" in c for c in session.messages("CONNECTED", session.received))
         assert int(client.hget(key, "connections") or 0) == 2  # type: ignore[arg-type]
         assert int(client.hget(key, "frames") or 0) > frames_before  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from shared.ui_config import DEFAULT_CONFIG, UiConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "services" / "ingress" / "static"
-SESSION_CLOSE_CODES = (4000, 4002, 4003, 4004, 4005)  # docs/protocol.md: codes that end a session
+SESSION_CLOSE_CODES = (4000, 4002, 4003, 4004, 4005, 4007)  # docs/protocol.md: codes that end a session
 
 KIOSK = UiConfig(
     name="kiosk", redirect_url="https://bank.example/after-check", mode="operator",

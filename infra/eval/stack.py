@@ -41,6 +41,8 @@ class Stack:
             # These stacks measure the checks, not the overload: every session is admitted unless a
             # test turns the admission on (tests/test_admission.py).
             "VIGIL_ADMISSION__IS_ENABLED": "false",
+            # Every simulated person comes from 127.0.0.1: one address must not block the others.
+            "VIGIL_ABUSE__IS_ENABLED": "false",
             "VIGIL_LIGHT_CHALLENGE__IS_ENABLED": "false",
             "VIGIL_VIRTUAL_CAMERA_CHECKER__IS_ENABLED": "false",
             "VIGIL_SESSION__PREVIOUS_FACE_SIMILARITY": "null",

@@ -42,6 +42,8 @@ class VigilRun:
             "VIGIL_VIDEO__STORAGE": str(folder / "videos"),
             "VIGIL_FILE_LOGGER__PATH": str(folder / "sessions"),
             "VIGIL_ESTIMATOR__MODELS_DIR": str(ROOT / "var" / "models"),
+            # Every simulated person comes from this machine's one address (and fails on purpose).
+            "VIGIL_ABUSE__IS_ENABLED": "false",
             **overrides,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -16,12 +16,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from services.ingress.admission import Admission
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
+from services.ingress.limits import Client, Limits
 from services.ingress.page_headers import page_headers
 from services.ingress.replies import CloseCode, exception_text
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
 from shared.bus import backlog
+from shared.client_address import client_address
 from shared.errors import ConfigError, OverloadedError
 from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
@@ -112,6 +114,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         })
 
     sockets = SocketCount()
+    limits, trusted = Limits(redis, keys, settings), settings.proxy.networks()
 
     @app.websocket("/ws")
     async def ws() -> None:
@@ -135,7 +138,9 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         def exchange(session_id: str) -> FrameExchange:
             return FrameExchange(redis, keys, settings, session_id, retention)
 
-        connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None), admission)
+        who = Client(client_address(websocket.remote_addr, websocket.headers.getlist("X-Forwarded-For"), trusted))
+        connection = Connection(settings, sessions, exchange, send, close, lambda: current.for_tag(None), admission,
+                                limits=limits, who=who)
         try:
             async with tasks:
                 tasks.start_soon(connection.watch_idle)

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import anyio
 from anyio.abc import TaskGroup
@@ -22,9 +23,10 @@ from services.ingress.admission import Admission
 from services.ingress.binding import token_binding
 from services.ingress.frames import FrameExchange
 from services.ingress.images import CheckedImage, check_frame
+from services.ingress.limits import Client, Limits
 from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
 from services.ingress.sessions import SessionRegistry
-from shared.errors import OverloadedError, ProtocolError, SystemCode, VigilError
+from shared.errors import LimitedError, OverloadedError, ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.settings import Settings
@@ -35,6 +37,7 @@ Send = Callable[[str], Awaitable[None]]
 Close = Callable[[int, str], Awaitable[None]]
 Current = Callable[[], Awaitable[Settings]]  # the ingress's live settings now
 CLIENT_COMMANDS = frozenset({Command.CONNECT, Command.FRAME, Command.HEARTBEAT})
+MAX_CLIENT_KEY = 200
 IDLE_CHECK_S = 1.0  # how often a connection looks at its own idleness: timeouts are whole seconds
 
 
@@ -46,7 +49,7 @@ class Connection:
     def __init__(
         self, settings: Settings, sessions: SessionRegistry, exchange_factory: Callable[[str], FrameExchange],
         send: Send, close: Close, current: Current | None = None, admission: Admission | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, limits: Limits | None = None, who: Client | None = None,
     ) -> None:
         self.settings, self.sessions, self.exchange_factory = settings, sessions, exchange_factory
         self._current = current
@@ -61,6 +64,7 @@ class Connection:
         self.last_frame_no = 0
         self.client = ClientInfo()
         self.clock = clock
+        self.limits, self.who = limits, who  # None: no abuse limits (tests of the protocol alone)
         self.quiet_since = clock()  # opened, connected or last answered: heartbeats do not count
 
     async def send(self, text: str) -> None:
@@ -110,6 +114,9 @@ class Connection:
             # Told when to come back, then closed: an idle socket must not hold a place in the queue.
             await self.send(exception_text(exc))
             await self.close(CloseCode.TRY_AGAIN_LATER, "overloaded")
+        except LimitedError as exc:
+            await self.send(exception_text(exc))
+            await self.close(CloseCode.LIMITED, "limited")
         except VigilError as exc:
             await self.send(exception_text(exc))
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
@@ -141,6 +148,11 @@ class Connection:
             raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
         heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
         requested = message.headers.get("session-id") or None
+        if self.who is not None:
+            self.who = replace(self.who, device=client_key(message.headers, "device-id"),
+                               user=client_key(message.headers, "user-key"))
+            if requested is None and self.limits is not None:
+                await self.limits.admit(self.who)  # raises LimitedError: abuse limits, new sessions only
         if requested is None and self.admission is not None:
             self.admission.admit()  # raises OverloadedError: only new sessions are refused for load
         try:
@@ -152,6 +164,8 @@ class Connection:
         if requested is not None and self.admission is not None:
             self.admission.resumed()
         self.admitted = self.admission is not None
+        if self.limits is not None and self.who is not None:
+            await self.limits.opened(self.who, session_id)
         self.client = client_info(message.headers)
         exchange = self.exchange_factory(session_id)
         await exchange.start()
@@ -208,6 +222,8 @@ class Connection:
             self.ended = True
             outcome = SessionOutcome.SUCCESS if reply.kind is ReplyKind.SUCCESS else SessionOutcome.FAILED
             await self.sessions.end(exchange.session_id, outcome, reply.frame_no, reply.jwt_id)
+            if outcome is SessionOutcome.FAILED and self.limits is not None and self.who is not None:
+                await self.limits.failed(self.who, exchange.session_id)
             await self.close(close_code(reply.end), reply.end.value)
 
     async def finish(self) -> None:
@@ -215,11 +231,24 @@ class Connection:
         if self.admitted and self.admission is not None:
             self.admitted = False
             self.admission.left()
-        if self.exchange is not None and not self.ended:
-            try:
+        if self.exchange is None:
+            return
+        try:
+            if not self.ended:
                 await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
+            if self.limits is not None and self.who is not None:
+                await self.limits.closed(self.who, self.exchange.session_id)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
+
+
+def client_key(headers: dict[str, str], name: str) -> str | None:
+    """``device-id`` or ``user-key`` from CONNECT: any text up to MAX_CLIENT_KEY characters (it is
+    only ever stored hashed); absent or empty: none."""
+    value = headers.get(name, "").strip()
+    if len(value) > MAX_CLIENT_KEY:
+        raise ProtocolError(f"{name} over {MAX_CLIENT_KEY} characters", code=SystemCode.BAD_HEADER)
+    return value or None
 
 
 def client_info(headers: dict[str, str]) -> ClientInfo:

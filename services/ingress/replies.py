@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import IntEnum
 
-from shared.errors import OverloadedError, SystemCode, VigilError
+from shared.errors import LimitedError, OverloadedError, SystemCode, VigilError
 from shared.lpproto import Command, format_message
 from shared.messages import ReplyKind, ReplyMessage, SessionEnd
 
@@ -23,6 +23,7 @@ class CloseCode(IntEnum):
     FACE_CHANGED = 4004
     MARKED_FAKE = 4005
     IDLE = 4006  # no CONNECT, or no FRAME, in time (after ERROR 1021): a page resumes the session
+    LIMITED = 4007  # a new session refused by an abuse limit (after ERROR 1022 with retry-after)
 
 
 CLOSE_CODES = {
@@ -45,7 +46,7 @@ def error_text(code: SystemCode, detail: str = "", *, retry_after_s: int | None 
 
 
 def exception_text(exc: VigilError) -> str:
-    retry_after = exc.retry_after_s if isinstance(exc, OverloadedError) else None
+    retry_after = exc.retry_after_s if isinstance(exc, OverloadedError | LimitedError) else None
     return error_text(exc.code, str(exc), retry_after_s=retry_after)
 
 

@@ -83,6 +83,10 @@ const DEFAULTS = {
   messages: {}, // replaces messages by key: "1", "1012", "close.4002", "hold", "cameraDenied"...
   nonce: null, // the relying party's nonce: it comes back as the JWT's `nonce` claim
   uiConfig: null, // the UI config's name: its `audience` becomes the JWT's `aud`
+  userKey: null, // the relying party's own key for this person: failed checks are also counted per key
+  // A random id kept in this browser's storage, sent as `device-id`: the service counts failed checks
+  // per device (abuse limits). false: none is sent or stored.
+  deviceId: true,
   light: true, // take part in the screen-light challenge; false: CONNECT without `light` (a legacy client)
   // The photosensitivity warning: "ask" shows it; "accept" / "decline" answer it beforehand
   // (a kiosk whose operator asked already). "decline" still ends a session whose service requires the light.
@@ -93,13 +97,29 @@ const DEFAULTS = {
 // Transient system codes: the frame is retried after a short pause.
 const RETRYABLE = new Set([1000, 1008, 1014, 1017]);
 // Close codes that end the session for good (the person starts again).
-const SESSION_OVER = new Set([4000, 4002, 4003, 4004, 4005]);
+const SESSION_OVER = new Set([4000, 4002, 4003, 4004, 4005, 4007]);
+// Where the page keeps its device id (abuse limits count failed checks per device).
+const DEVICE_KEY = "vigil.device-id";
 // Close codes that mean this client broke the protocol: reconnecting would not help.
 const PROTOCOL_CLOSE = new Set([1009, 4001]);
 // Frame checks after which the service ends the session (close 4000): the person reads that
 // reason rather than close.4000's general one (102 LIGHT_FAILED, 103 LIGHT_REQUIRED).
 const SESSION_ENDING = new Set([102, 103]);
 // States in which the session goes on (a light step may stay on screen, a warning stay open).
+/** This browser's stable random id, or null where storage is refused (private modes). */
+function deviceId() {
+  try {
+    let id = window.localStorage.getItem(DEVICE_KEY);
+    if (!id) {
+      id = crypto.randomUUID();
+      window.localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  } catch {
+    return null;
+  }
+}
+
 const RUNNING = new Set(["connecting", "checking", "reconnecting", "waiting"]);
 // The longest wait a busy service's retry-after may impose before the page tries again.
 const MAX_WAIT_S = 60;
@@ -519,6 +539,9 @@ export class Checker extends EventTarget {
     if (this.options.mirrorFrames) headers.mirrored = "1";
     if (this.options.nonce) headers.nonce = String(this.options.nonce);
     if (this.options.uiConfig) headers["ui-config"] = String(this.options.uiConfig);
+    if (this.options.userKey) headers["user-key"] = String(this.options.userKey).slice(0, 200);
+    const device = this.options.deviceId ? deviceId() : null;
+    if (device) headers["device-id"] = device;
     if (this.options.light) headers.light = this._lightAnswer === "declined" ? "declined" : "1";
     this._send(formatMessage("CONNECT", headers));
   }
