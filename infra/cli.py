@@ -8,6 +8,9 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
 
 from infra import config_command
 from infra.client import LPClient
@@ -46,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="this relying party (repeat for several); required when the token has aud")
     verify.add_argument("--issuer", default=None, help="the iss this relying party expects")
     verify.add_argument("--nonce", default=None, help="the nonce this relying party sent in CONNECT")
+    verify.add_argument("--once", action="store_true",
+                        help="single use: record the token's jti in Vigil's Redis and report a replay (exit 3)")
+    verify.add_argument("--redis-url", default=None,
+                        help="with --once (default: $VIGIL_REDIS__URL or the embedded one)")
 
     ui_config = commands.add_parser("ui-config", help="the check page's UI configs (stored in Redis)")
     ui_config.add_argument("--redis-url", default=None,
@@ -154,10 +161,34 @@ def _verify(args: argparse.Namespace) -> int:
     except jwt.PyJWTError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
+    if args.once:
+        try:
+            first = asyncio.run(_first_use(args.redis_url, payload))
+        except (OSError, RedisError) as exc:
+            print(f"vigil verify: --once needs Vigil's Redis: {exc}", file=sys.stderr)
+            return 2
+        if not first:
+            print(f"REPLAYED: token {payload['jti']} (session {payload.get('sid')}) was verified before",
+                  file=sys.stderr)
+            return 3
     if "bestshot" in payload:
         payload["bestshot"] = f"<{len(payload['bestshot'])} base64 characters>"
     print(json.dumps(payload, indent=2))
     return 0
+
+
+async def _first_use(redis_url: str | None, payload: dict[str, Any]) -> bool:
+    from redis.asyncio import Redis
+
+    from shared.keys import Keys
+    from shared.tokens import first_use
+
+    redis_settings = environment_redis_settings()
+    redis = Redis.from_url(redis_url or resolve_url(redis_settings), socket_connect_timeout=5)
+    try:
+        return await first_use(redis, Keys(redis_settings.key_prefix), payload)
+    finally:
+        await redis.aclose()
 
 
 async def _ui_config(args: argparse.Namespace) -> int:

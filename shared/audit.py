@@ -48,6 +48,7 @@ class AuditEvent(Message):
     # FRAME: taken while the light challenge measures (its own bounds apply): counts towards no
     # attempt limit, or the guide's 50 frames would end sessions in the middle of the colours.
     measuring: bool = False
+    image_sha256: str | None = None  # FRAME: the frame's image as received (the transcript's link)
     shot_score: float | None = None  # BESTSHOT
     reason: str | None = None  # MARKED_FAKE
     end: SessionEnd | None = None  # ENDED

@@ -40,6 +40,7 @@ All names start with the configured prefix ``P`` (``VIGIL_REDIS__KEY_PREFIX``, d
 | ``P:abuse:open:{address}`` | sorted set: open session id -> when | ingress | ingress (``abuse.max_sessions_per_address``) | members removed when the socket closes, or older than ``session.ttl_s``; expires ``session.ttl_s`` |
 | ``P:abuse:new:{address}`` | string: new sessions counted this minute | ingress | ingress (``abuse.max_new_sessions_per_minute``) | expires 60 s after the minute's first |
 | ``P:abuse:refusals`` | hash: reason -> CONNECTs refused for it | ingress | admin panel (Limits page) | kept |
+| ``P:token-used:{jti}`` | string: the session id of a token verified with ``vigil verify --once`` (``shared.tokens.first_use``) | ``vigil verify --once``, relying parties using ``first_use`` | the same: a second verification reports a replay | expires when the token does (``exp``) |
 | ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators (``vigil`` CLI, replay) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Delivery is at-least-once: a consumer must tolerate seeing the same entry twice (replies are
@@ -190,6 +191,9 @@ class Keys:
     @property
     def abuse_refusals(self) -> str:
         return f"{self.prefix}:abuse:refusals"
+
+    def token_used(self, jwt_id: str) -> str:
+        return f"{self.prefix}:token-used:{jwt_id}"
 
     def dead_letter(self, stream: str) -> str:
         return f"{self.prefix}:dead:{stream.removeprefix(self.prefix + ':')}"

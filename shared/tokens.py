@@ -10,15 +10,23 @@ the check it started). A token that carries ``aud`` is refused without ``audienc
 ``jwt.InvalidTokenError`` (or a subclass) for a bad token and ``jwt.InvalidKeyError`` for a key
 that does not suit the algorithms (a public key with HS*: the algorithm-confusion attack).
 Payload fields: docs/decider.md.
+
+A token is single-use where the relying party says so: ``first_use(redis, keys, payload)`` records
+its ``jti`` until the token expires and is False for a token seen before (a replay);
+``vigil verify --once`` does it against Vigil's own Redis.
 """
 
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import jwt
+from redis.asyncio import Redis
+
+from shared.keys import Keys
 
 REQUIRED_CLAIMS = ["exp", "iat", "jti", "sid"]
 # PEM and OpenSSH public keys: never an HMAC secret.
@@ -45,3 +53,10 @@ def verify_token(token: str, *, key: str | bytes, algorithms: list[str], audienc
     if nonce is not None and not hmac.compare_digest(str(payload.get("nonce", "")).encode(), nonce.encode()):
         raise jwt.InvalidTokenError("nonce does not match the one this relying party sent")
     return payload
+
+
+async def first_use(redis: Redis, keys: Keys, payload: dict[str, Any]) -> bool:
+    """Record the verified token's ``jti`` until its ``exp``: True the first time, False for a
+    token that was verified before (a replay). Atomic (SET NX), so two verifiers racing get one True."""
+    ttl = max(1, int(payload["exp"] - time.time()) + 1)
+    return bool(await redis.set(keys.token_used(str(payload["jti"])), str(payload.get("sid", "")), nx=True, ex=ttl))

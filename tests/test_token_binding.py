@@ -4,7 +4,9 @@ running pipeline; the CONNECT header rules and the resume rule against a real Re
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -27,6 +29,7 @@ from shared.keys import Keys
 from shared.lpproto import Command
 from shared.settings import JwtSettings, Settings
 from shared.tokens import verify_token
+from shared.transcript import transcript
 from shared.ui_config import UiConfig
 from tests import media
 from tests.stack import Stack
@@ -104,6 +107,35 @@ async def test_minimal_token_is_bound_and_its_best_shot_needs_the_relying_partys
     assert len(str(result["bestshot"])) > 1000
     assert result["estimations"]["faceCount"] == 1  # type: ignore[index]
     assert fetch(f"{stack.http_url}/api/results/{uuid.uuid4()}", RESULTS_KEY)[0] == 404
+
+
+@pytest.mark.anyio
+async def test_the_transcript_names_the_frames_and_answers_and_a_token_is_single_use(
+        stack: Stack, redis_server: RedisServer, data_dir: Path) -> None:
+    photo = media.neutral_jpeg(data_dir)
+    async with LPClient(stack.ws_url) as client:
+        assert (await client.connect()).command is Command.CONNECTED
+        replies = [await client.frame(photo) for _ in range(3)]
+        session_id = client.session_id
+    assert replies[-1].command is Command.SUCCESS
+    token = replies[-1].message.body
+    payload = verify_token(token, key=KEY, algorithms=["HS256"], audience=AUDIENCE)
+    digest = hashlib.sha256(photo).hexdigest()
+    codes = [reply.stats()["errors"] if reply.command is Command.STATS else [] for reply in replies]
+    assert session_id is not None
+    frames = [(n, digest, codes[n - 1]) for n in (1, 2, 3)]
+    assert payload["transcript"] == transcript(session_id, frames)
+    assert payload["transcript"] != transcript(session_id, frames[1:])  # a frame dropped: another value
+    assert payload["transcript"] != transcript(session_id, [(1, digest, [30]), *frames[1:]])  # another answer
+
+    env = {**os.environ, "VIGIL_REDIS__KEY_PREFIX": stack.prefix}
+    once = [sys.executable, "-m", "infra.cli", "verify", "-", "--key", KEY, "--audience", AUDIENCE, "--once",
+            "--redis-url", redis_server.url]
+    first = subprocess.run(once, input=token, capture_output=True, text=True, timeout=30, check=False, env=env)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(once, input=token, capture_output=True, text=True, timeout=30, check=False, env=env)
+    assert again.returncode == 3, again.stderr
+    assert again.stderr.startswith(f"REPLAYED: token {payload['jti']}"), again.stderr
 
 
 @pytest.mark.anyio

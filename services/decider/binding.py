@@ -23,7 +23,7 @@ from shared.ui_config import UiConfig
 log = logging.getLogger(__name__)
 
 # What a minimal token keeps: the verdict, the ids, what evidence and defences stood behind it.
-MINIMAL_CLAIMS = ("errors", "isOk", "evidence", "defences", "jti", "sid")
+MINIMAL_CLAIMS = ("errors", "isOk", "evidence", "defences", "jti", "sid", "transcript")
 
 
 async def bind(redis: Redis, keys: Keys, settings: Settings, session_id: str, claims: dict[str, Any]) -> dict[str, Any]:

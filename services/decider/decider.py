@@ -20,7 +20,7 @@ from services.decider.policy import Decision, decide
 from services.decider.replies import error_reply, stats_reply, success_reply, token_claims
 from services.decider.report import estimations
 from services.decider.signing import SigningKeys
-from services.decider.state import AuditKind, SessionState
+from services.decider.state import AuditKind, SessionState, apply
 from services.decider.store import SessionStore
 from shared.consumer import Delivery
 from shared.keys import Keys
@@ -97,6 +97,10 @@ class Decider:
         best = msgpack.unpackb(stored, raw=False)
         claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
                               decision.defences)
+        after = state  # the transcript includes this frame: the events it adds, applied
+        for event in decision.events:
+            after = apply(after, event, settings.session.aggregate_frames)
+        claims["transcript"] = after.transcript
         claims = await bind(self.redis, self.keys, settings, state.session_id, claims)  # iss, aud, nonce; minimal
         log.info("session %s passed at frame %d (%s)", state.session_id, estimation.frame_no, decision.codes)
         return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)

@@ -44,7 +44,7 @@ def decide(
         # A session marked fake (or already over) stays so: reconnecting cannot make it pass.
         codes = (FrameCheck.SESSION_MARKED_FAKE,) if state.marked_fake else checks.errors
         decision = Decision(checks, codes, end=SessionEnd.MARKED_FAKE if state.marked_fake else state.end)
-        decision.events.append(event(AuditKind.FRAME, codes=codes))
+        decision.events.append(event(AuditKind.FRAME, codes=codes, image_sha256=estimation.image_sha256))
         return decision
 
     plugin_codes: list[FrameCheck] = []
@@ -70,7 +70,7 @@ def decide(
     decision = Decision(checks, codes, progress=progress, light=light, defences=defences)
     measuring = light is not None
     decision.events.append(event(
-        AuditKind.FRAME, codes=codes, window_frame=entered, measuring=measuring,
+        AuditKind.FRAME, codes=codes, window_frame=entered, measuring=measuring, image_sha256=estimation.image_sha256,
         plugins={name: (r.verdict.value if r else "missing") for name, r in plugins.items()},
     ))
     # A frame lit by a coloured light step is never the best shot: the relying party gets a natural picture.

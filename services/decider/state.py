@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from shared.audit import AuditEvent, AuditKind, WindowFrame
 from shared.messages import Model, SessionEnd
+from shared.transcript import link, start
 
 __all__ = ["AuditEvent", "AuditKind", "SessionState", "WindowFrame", "apply", "rebuild"]
 
@@ -26,13 +27,18 @@ class SessionState(Model):
     marked_fake: bool = False
     end: SessionEnd | None = None
     jwt_id: str | None = None
+    transcript: str = ""  # the hash chain over the decided frames (shared/transcript.py); "": none yet
 
 
 def apply(state: SessionState, event: AuditEvent, window_size: int) -> SessionState:
     """The state after ``event``; pure, so replaying the audit stream rebuilds the state."""
     if event.kind is AuditKind.FRAME:
         counted = 0 if event.measuring else 1
-        update: dict[str, object] = {"attempts": state.attempts + counted, "last_frame_no": event.frame_no}
+        update: dict[str, object] = {
+            "attempts": state.attempts + counted, "last_frame_no": event.frame_no,
+            "transcript": link(state.transcript or start(state.session_id), event.frame_no, event.image_sha256,
+                               event.codes),
+        }
         if event.window_frame is not None:
             update["liveness_attempts"] = state.liveness_attempts + counted
             update["window"] = (*state.window, event.window_frame)[-window_size:]
