@@ -7,8 +7,11 @@ plugins (FileLogger on) and video builder as real processes, all on 127.0.0.1. S
 frames/s measured with 4 sessions in README); each session ends after ``--frames-per-session``
 frames or on its success, and a new one starts. Every ``--sample-s`` it records Redis's
 used_memory, the AOF's size, the frames stream's length and each consumer group's lag behind the
-frames stream. Stops by itself after ``--minutes`` (default 30; a hard deadline 3 minutes later),
-prints a summary and writes ``var/bench/soak.json``.
+frames stream, and each service's resident memory (RSS from /proc), the estimations stream's length
+and the pending entries of every consumer group; the start (after a 2-minute warm-up) and the end are
+compared with the reply p95 over the two minutes around each. Stops by itself after ``--minutes``
+(default 30; a hard deadline 3 minutes later), prints a summary and writes ``var/bench/soak.json``.
+``make soak`` runs it at 70 % of the capacity measured in docs/capacity.md.
 
     python -m load.soak_retention [--minutes 30] [--rate 17] [--sessions 4] [--media ../shared/data]
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient
@@ -41,10 +45,14 @@ from shared.lpproto import Command
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder")
 MAXMEMORY_MB = 1024  # redis.embedded_maxmemory_mb's default
+WARM_UP_S = 120.0  # the start figures are taken after this: models loaded, streams filled to their age bound
+P95_WINDOW_S = 120.0  # the reply p95 at the start and at the end, each over this long
 
 
-async def session(url: str, frames: list[bytes], period_s: float, per_session: int, until: float) -> int:
-    """One client after another on this lane, each sending at most ``per_session`` paced frames."""
+async def session(url: str, frames: list[bytes], period_s: float, per_session: int, until: float,
+                  round_trips: list[tuple[float, float]]) -> int:
+    """One client after another on this lane, each sending at most ``per_session`` paced frames;
+    each reply's (when, seconds) goes into ``round_trips``."""
     sent = 0
     while time.monotonic() < until:
         try:
@@ -57,6 +65,7 @@ async def session(url: str, frames: list[bytes], period_s: float, per_session: i
                     if began >= until:
                         break
                     reply = await client.frame(frames[sent % len(frames)])
+                    round_trips.append((began, time.monotonic() - began))
                     sent += 1
                     if reply.command is Command.SUCCESS:
                         break
@@ -66,19 +75,43 @@ async def session(url: str, frames: list[bytes], period_s: float, per_session: i
     return sent
 
 
-async def sample(redis: Redis, keys: Keys, redis_dir: Path, started: float) -> dict[str, Any]:
+async def sample(redis: Redis, keys: Keys, redis_dir: Path, started: float, stack: Stack) -> dict[str, Any]:
     memory = await redis.info("memory")
     aof = redis_dir / "appendonly.aof"
     lags: dict[str, float] = {}
+    pending: dict[str, int] = {}
     try:
-        for group in await redis.xinfo_groups(keys.frames):
-            last = entry_ms(text(group["last-delivered-id"]))
-            lags[text(group["name"])] = round(max(0.0, time.time() - last / 1000), 2) if last else 0.0
-    except Exception:  # noqa: BLE001  # a sample is best-effort: the stream may not exist yet
-        lags = {}
+        for stream in (keys.frames, keys.estimations):
+            for group in await redis.xinfo_groups(stream):
+                name = f"{stream.rsplit(':', 1)[-1]}/{text(group['name'])}"
+                pending[name] = int(group["pending"])
+                if stream == keys.frames:
+                    last = entry_ms(text(group["last-delivered-id"]))
+                    lags[text(group["name"])] = round(max(0.0, time.time() - last / 1000), 2) if last else 0.0
+    except ResponseError:  # the streams do not exist before the first frame
+        pass
     return {"t_s": round(time.monotonic() - started, 1), "used_memory_mb": round(memory["used_memory"] / 2**20, 1),
             "aof_mb": round(aof.stat().st_size / 2**20, 1) if aof.exists() else 0.0,
-            "frames_len": await redis.xlen(keys.frames), "lag_s": lags}
+            "frames_len": await redis.xlen(keys.frames), "estimations_len": await redis.xlen(keys.estimations),
+            "lag_s": lags, "pending": pending, "rss_mb": rss_by_service(stack)}
+
+
+def rss_by_service(stack: Stack) -> dict[str, float]:
+    """Resident memory of each service's processes (summed over instances), from /proc."""
+    rss: dict[str, float] = {}
+    for name, process in stack.processes:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            continue  # gone
+        kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        rss[name] = round(rss.get(name, 0.0) + kib / 1024, 1)
+    return rss
+
+
+def p95_ms(round_trips: list[tuple[float, float]], since: float, until: float) -> float | None:
+    window = sorted(seconds for at, seconds in round_trips if since <= at < until)
+    return round(window[int(0.95 * (len(window) - 1))] * 1000, 1) if window else None
 
 
 # Per-session keys whose size the retention table multiplies by the sessions alive (docs/operations.md).
@@ -113,18 +146,22 @@ async def soak(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
                       VIGIL_BUS__FRAMES_MAX_AGE_S=str(args.frames_max_age_s))
         redis = Redis.from_url(server.url)
         samples: list[dict[str, Any]] = []
+        round_trips: list[tuple[float, float]] = []
         try:
             await asyncio.to_thread(stack.start_all, *SERVICES)
+            for _ in range(args.estimators - 1):  # as `vigil run` does: one estimator per core
+                await asyncio.to_thread(stack.start, "estimator")
             started = time.monotonic()
             until = started + args.minutes * 60
             lanes = [asyncio.create_task(session(stack.ws_url, frames, args.sessions / args.rate,
-                                                 args.frames_per_session, until)) for _ in range(args.sessions)]
+                                                 args.frames_per_session, until, round_trips))
+                     for _ in range(args.sessions)]
             while time.monotonic() < until:
-                samples.append(await sample(redis, Keys(prefix), redis_dir, started))
+                samples.append(await sample(redis, Keys(prefix), redis_dir, started, stack))
                 print(json.dumps(samples[-1]), flush=True)
                 await asyncio.sleep(min(args.sample_s, max(0.0, until - time.monotonic())))
             sent = sum(await asyncio.gather(*lanes))
-            samples.append(await sample(redis, Keys(prefix), redis_dir, started))
+            samples.append(await sample(redis, Keys(prefix), redis_dir, started, stack))
             wall = time.monotonic() - started
             sizes = await key_sizes(redis, prefix)
         except BaseException:
@@ -136,7 +173,11 @@ async def soak(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
             await asyncio.to_thread(stack.stop)
             server.stop()
     lags = [lag for row in samples for lag in row["lag_s"].values()]
-    return {"frames_sent": sent, "wall_s": round(wall, 1), "frames_per_s": round(sent / wall, 2),
+    # Start and end: the first sample after the warm-up against the last, p95 over the windows around them.
+    warm = next((row for row in samples if row["t_s"] >= WARM_UP_S), samples[0])
+    edges = {"start": {**warm, "p95_ms": p95_ms(round_trips, started + WARM_UP_S, started + WARM_UP_S + P95_WINDOW_S)},
+             "end": {**samples[-1], "p95_ms": p95_ms(round_trips, started + wall - P95_WINDOW_S, started + wall)}}
+    return {"frames_sent": sent, "wall_s": round(wall, 1), "frames_per_s": round(sent / wall, 2), **edges,
             "max_used_memory_mb": max(row["used_memory_mb"] for row in samples),
             "max_aof_mb": max(row["aof_mb"] for row in samples),
             "max_frames_len": max(row["frames_len"] for row in samples),
@@ -148,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=17.0, help="frames a second, all sessions together")
     parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--estimators", type=int, default=1, help="estimator processes (vigil run: one per core)")
     parser.add_argument("--frames-per-session", type=int, default=60)
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--frames-max-age-s", type=int, default=300,
@@ -171,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.minutes:g} min at {result['frames_per_s']} frames/s ({result['frames_sent']} frames): "
           f"Redis used_memory max {result['max_used_memory_mb']} MB, AOF max {result['max_aof_mb']} MB, "
           f"frames stream max {result['max_frames_len']} entries, consumer lag max {result['max_lag_s']} s")
+    for edge in ("start", "end"):
+        row = result[edge]
+        print(f"{edge:5s} (t {row['t_s']} s): reply p95 {row['p95_ms']} ms, RSS MB {row['rss_mb']}, frames stream "
+              f"{row['frames_len']}, estimations {row['estimations_len']}, pending {row['pending']}")
     print(f"written: {args.out}")
     return 0
 
