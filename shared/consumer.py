@@ -25,7 +25,7 @@ from typing import Generic
 import anyio
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.bus import is_idle, text
@@ -79,8 +79,10 @@ class Consumer(Generic[M]):
                 backoff = 0.1
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
+            except (RedisConnectionError, RedisTimeoutError, OSError, OutOfMemoryError) as exc:
+                # OutOfMemoryError: Redis at maxmemory refuses writes (noeviction) until the streams'
+                # trimming frees room; a consumer that gave up then would never come back.
+                log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except ResponseError as exc:
@@ -94,8 +96,8 @@ class Consumer(Generic[M]):
             try:
                 await self._ensure_group()
                 return
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.warning("redis unavailable (%s), attempt %d", exc, attempt + 1)
+            except (RedisConnectionError, RedisTimeoutError, OSError, OutOfMemoryError) as exc:
+                log.warning("redis unavailable or full (%s), attempt %d", exc, attempt + 1)
                 await anyio.sleep(min(0.1 * 2**attempt, 5.0))
         await self._ensure_group()
 
@@ -161,7 +163,7 @@ class Consumer(Generic[M]):
         if batch:
             try:
                 await self.handler(batch)
-            except (RedisConnectionError, RedisTimeoutError):
+            except (RedisConnectionError, RedisTimeoutError, OutOfMemoryError):
                 raise
             except Exception:
                 log.exception("handler failed on %d entries of %s; they will be retried", len(batch), self.stream)

@@ -142,3 +142,38 @@ async def test_survives_a_redis_restart(tmp_path: Path, prefix: str) -> None:
         await client.aclose()
         server.stop()
     assert recorder.seen == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_a_full_redis_pauses_the_consumer_and_never_ends_it(redis: Redis, keys: Keys) -> None:
+    """Redis at maxmemory (noeviction) refuses the handler's writes and the dead-letter copy alike:
+    the consumer backs off and goes on once there is room (the 30-minute soak lost its estimators
+    to this before)."""
+    await add(redis, keys, reply(1))
+    full, written = anyio.Event(), []
+
+    async def publishing(batch: Sequence[Delivery[ReplyMessage]]) -> None:  # as the estimator publishes
+        await full.wait()
+        await publish(redis, keys.decisions, batch[0].message, maxlen=10)
+        written.append(batch[0].message.frame_no)
+
+    bus = BusSettings(block_ms=100, claim_idle_ms=100, max_deliveries=1)
+    gate = Consumer(redis, keys, bus, stream=keys.estimations, group=GROUP, kind=ReplyMessage, handler=publishing)
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(gate.run)
+                await anyio.sleep(0.5)  # the entry is read, its handler waits
+                used = int((await redis.info("memory"))["used_memory"])
+                await redis.config_set("maxmemory", max(1, used - 1_000_000))
+                full.set()
+                await anyio.sleep(2)  # every write refused meanwhile, the dead letter's included
+                assert not written
+                await redis.config_set("maxmemory", 0)
+                while not await is_idle(redis, keys.estimations, GROUP):
+                    await anyio.sleep(0.05)
+                tasks.cancel_scope.cancel()
+    finally:
+        await redis.config_set("maxmemory", 0)
+    dead = await redis.xlen(keys.dead_letter(keys.estimations))
+    assert len(written) + dead == 1  # once Redis had room: answered, or set aside after its deliveries
