@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from websockets.exceptions import ConnectionClosed
@@ -110,8 +111,8 @@ def rss_by_service(stack: Stack) -> dict[str, float]:
 
 
 def p95_ms(round_trips: list[tuple[float, float]], since: float, until: float) -> float | None:
-    window = sorted(seconds for at, seconds in round_trips if since <= at < until)
-    return round(window[int(0.95 * (len(window) - 1))] * 1000, 1) if window else None
+    window = [seconds for at, seconds in round_trips if since <= at < until]
+    return round(float(np.percentile(window, 95)) * 1000, 1) if window else None  # as load/capacity/report.py
 
 
 # Per-session keys whose size the retention table multiplies by the sessions alive (docs/operations.md).

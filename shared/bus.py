@@ -6,10 +6,19 @@ import time
 
 import anyio
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.messages import Message, encode
 from shared.redis_url import resolve_url
 from shared.settings import Settings
+
+# Redis cannot take the command now: unreachable, too slow, or full (maxmemory with noeviction
+# refuses writes until trimming frees room). Wait and retry, or answer 1017: never a bug to crash on.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
+# The same plus a raw socket error, where nothing but Redis does I/O inside the ``try``.
+REDIS_OR_SOCKET_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, OSError)
 
 
 def connect(settings: Settings) -> Redis:

@@ -24,11 +24,9 @@ from typing import Generic
 
 import anyio
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ResponseError
 
-from shared.bus import is_idle, text
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, REDIS_UNAVAILABLE, is_idle, text
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
 from shared.lag import LagWatch
@@ -79,9 +77,8 @@ class Consumer(Generic[M]):
                 backoff = 0.1
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return
-            except (RedisConnectionError, RedisTimeoutError, OSError, OutOfMemoryError) as exc:
-                # OutOfMemoryError: Redis at maxmemory refuses writes (noeviction) until the streams'
-                # trimming frees room; a consumer that gave up then would never come back.
+            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+                # A full Redis too: a consumer that gave up then would never come back.
                 log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -96,7 +93,7 @@ class Consumer(Generic[M]):
             try:
                 await self._ensure_group()
                 return
-            except (RedisConnectionError, RedisTimeoutError, OSError, OutOfMemoryError) as exc:
+            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
                 log.warning("redis unavailable or full (%s), attempt %d", exc, attempt + 1)
                 await anyio.sleep(min(0.1 * 2**attempt, 5.0))
         await self._ensure_group()
@@ -163,7 +160,7 @@ class Consumer(Generic[M]):
         if batch:
             try:
                 await self.handler(batch)
-            except (RedisConnectionError, RedisTimeoutError, OutOfMemoryError):
+            except REDIS_UNAVAILABLE:
                 raise
             except Exception:
                 log.exception("handler failed on %d entries of %s; they will be retried", len(batch), self.stream)

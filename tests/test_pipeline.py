@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient
@@ -194,3 +195,22 @@ async def test_dark_frame_and_face_at_the_border_get_their_codes(stack: Stack, d
     assert quality["isDark"] is True
     assert quality["darkness"] < 0.5
     assert FrameCheck.FACE_TOO_CLOSE_TO_LEFT in border_reply["errors"]
+
+
+@pytest.mark.anyio
+async def test_a_full_redis_is_answered_1017_and_the_session_goes_on(
+    stack: Stack, redis: Redis, data_dir: Path,
+) -> None:
+    """Redis at maxmemory (noeviction) refuses the ingress's writes: the frame gets the documented
+    retry-later code, not a dropped connection, and the next frame after room is made is decided."""
+    frame = media.face_jpeg(data_dir)
+    async with LPClient(stack.ws_url) as client:
+        assert (await client.connect()).command is Command.CONNECTED
+        used = int((await redis.info("memory"))["used_memory"])
+        await redis.config_set("maxmemory", max(1, used - 1_000_000))
+        try:
+            refused = await client.frame(frame)
+        finally:
+            await redis.config_set("maxmemory", 0)
+        assert refused.error_code == SystemCode.BUS_UNAVAILABLE, refused.message
+        assert (await client.frame(frame)).command is Command.STATS

@@ -16,8 +16,6 @@ from dataclasses import replace
 
 import anyio
 from anyio.abc import TaskGroup
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.ingress.admission import Admission
 from services.ingress.binding import token_binding
@@ -26,6 +24,7 @@ from services.ingress.images import CheckedImage, check_frame
 from services.ingress.limits import Client, Limits
 from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
 from services.ingress.sessions import SessionRegistry
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
 from shared.errors import LimitedError, OverloadedError, ProtocolError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
@@ -119,7 +118,7 @@ class Connection:
             await self.close(CloseCode.LIMITED, "limited")
         except VigilError as exc:
             await self.send(exception_text(exc))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("bus unavailable: %s", exc)
             await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
 
@@ -208,7 +207,7 @@ class Connection:
         except VigilError as exc:
             await self.send(exception_text(exc))
             return
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("bus unavailable for session %s: %s", exchange.session_id, exc)
             await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
             return
@@ -238,7 +237,7 @@ class Connection:
                 await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)
             if self.limits is not None and self.who is not None:
                 await self.limits.closed(self.who, self.exchange.session_id)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
 
 

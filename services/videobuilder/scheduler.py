@@ -12,14 +12,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.videobuilder.builder import Builder
 from services.videobuilder.claims import Claims
 from services.videobuilder.records import VideoError
 from services.videobuilder.tasks import MAX_ATTEMPTS, Status, TaskStore
+from shared.bus import REDIS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class Scheduler:
                 backoff = 0.1
                 if len(due) == self.batch and any(built):
                     continue  # more may be due: no pause
-            except (RedisConnectionError, RedisTimeoutError, OutOfMemoryError) as exc:
+            except REDIS_UNAVAILABLE as exc:
                 log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -82,7 +80,7 @@ class Scheduler:
             except VideoError as exc:
                 log.error("session %s: %s", session, exc)
                 await self.tasks.finish(session, score, Status.ERROR, {"error": str(exc)}, keep_frames=False)
-            except (RedisConnectionError, RedisTimeoutError, OutOfMemoryError):
+            except REDIS_UNAVAILABLE:
                 raise
             except Exception as exc:  # one session's failure must not stop the others
                 log.exception("session %s: building its video failed (attempt %d)", session, task.attempts + 1)
