@@ -11,6 +11,7 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
+from services.videobuilder import held
 from services.videobuilder.main import compose
 from shared.bus import wait_idle
 from shared.keys import Group, Keys
@@ -152,7 +153,10 @@ async def test_session_resumed_after_its_video_was_built_still_has_one_video(
     await drain(redis, settings)
     [early] = await videos(redis, keys)
     assert (early.frame_count, early.outcome) == (12, SessionOutcome.DISCONNECTED)
-    assert await redis.exists(keys.video_frames(session))  # kept: the session may still resume
+    # The session may still resume: its frames wait on disk beside the video, not in Redis.
+    assert not await redis.exists(keys.video_frames(session))
+    kept = held.held_path(Path(early.path))
+    assert len(held.load(kept)) == 12
 
     second = irregular_times(12)
     await publish_frames(redis, keys, session, jpegs[12:24], second, first_no=13)
@@ -167,6 +171,34 @@ async def test_session_resumed_after_its_video_was_built_still_has_one_video(
     assert probe(Path(final.path)).frames == 24
     assert_real_time(Path(final.path), first + second)
     assert not await redis.exists(keys.video_frames(session))
+    assert not kept.exists()
+
+
+async def test_held_frames_go_when_the_session_can_no_longer_resume(
+    redis: Redis, keys: Keys, vsettings: Settings, jpegs: list[bytes],
+) -> None:
+    settings = with_video(vsettings, session_timeout=0)
+    session = new_session()
+    times = irregular_times(6, end=time.time() - 3)
+    await publish_frames(redis, keys, session, jpegs[:6], times)
+    await publish_event(redis, keys, session, SessionOutcome.DISCONNECTED, at=times[-1] + 0.1, frames=6)
+    await drain(redis, settings)
+    [video] = await videos(redis, keys)
+    kept = held.held_path(Path(video.path))
+    storage = settings.video.storage
+    assert held.sweep(storage, settings.session.ttl_s) == 0  # still resumable
+    assert held.sweep(storage, settings.session.ttl_s, now=time.time() + settings.session.ttl_s + 1) == 1
+    assert not kept.exists()
+    assert Path(video.path).exists()  # the video itself stays
+
+
+def test_held_frames_cut_short_yield_the_whole_ones(tmp_path: Path) -> None:
+    path = tmp_path / ".s.held"
+    held.save(path, [b"one", b"two", b"three"])
+    assert held.load(path) == [b"one", b"two", b"three"]
+    path.write_bytes(path.read_bytes()[:-2])
+    assert held.load(path) == [b"one", b"two"]
+    assert held.load(tmp_path / ".absent.held") == []
 
 
 async def test_unfinished_sessions_wait_session_timeout(

@@ -3,7 +3,8 @@ hash, a ``VideoMessage`` on the videos stream, the user's hook.
 
 Steps are ordered so that a builder dying at any point leaves the session due and claimable:
 the file appears by an atomic rename, the message is published before the task is marked done
-(at-least-once: a builder killed between the two makes another publish it again).
+(at-least-once: a builder killed between the two makes another publish it again). A session that
+may still resume has its frames written beside the video (held.py) before Redis lets go of them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
 from redis.asyncio import Redis
 
+from services.videobuilder import held
 from services.videobuilder.claims import Claim
 from services.videobuilder.encoder import EncodeResult, SourceFrame, encode_video
 from services.videobuilder.hooks import Hook, run_hook
@@ -68,13 +71,17 @@ class Builder:
                  live: LiveSettings | None = None) -> None:
         self.redis, self.keys, self.tasks, self.hook, self.live = redis, keys, tasks, hook, live
         self.video, self.stream_maxlen = settings.video, settings.bus.stream_maxlen
+        # A dropped session can resume until its state expires, ttl_s after its last frame.
+        self.resumable_s = settings.session.ttl_s
 
     async def build(self, session: str, score: float, task: Task, claim: Claim) -> None:
         # codec and frames_limit are live settings (the process's own tag): read at each build.
         video = (await self.live.for_tag(None)).video if self.live is not None else self.video
         codec = video.codec
         path = video_path(self.video.storage, session, codec).absolute()
-        selection = select_frames(await self.tasks.frames(session), video.frames_limit)
+        kept = held.held_path(path)
+        payloads = [*held.load(kept), *await self.tasks.frames(session)]
+        selection = select_frames(payloads, video.frames_limit)
         expected = min(task.session_frames or 0, video.frames_limit or (task.session_frames or 0))
         if selection.held < expected:
             # Expired, trimmed from the frames stream before they were read, or never published.
@@ -91,8 +98,8 @@ class Builder:
             skipped = result.skipped_frames + selection.undecodable
             if result.frame_count == 0:
                 log.warning("session %s: no usable frame (%d skipped); no video", session, skipped)
-                await self.tasks.finish(session, score, Status.EMPTY, {"skipped_frames": str(skipped)},
-                                        keep_frames=not task.ended)
+                await self._finish(session, score, Status.EMPTY, {"skipped_frames": str(skipped)}, task,
+                                   kept, payloads)
                 return
             os.replace(part, path)
             remove_other_videos(path)
@@ -103,9 +110,23 @@ class Builder:
         message = record.message()
         await publish(self.redis, self.keys.videos, message, maxlen=self.stream_maxlen)
         await run_hook(self.hook, message)
-        await self.tasks.finish(session, score, Status.DONE, record.task_fields(), keep_frames=not task.ended)
+        await self._finish(session, score, Status.DONE, record.task_fields(), task, kept, payloads)
         log.info("session %s: %s video, %d frames (%d skipped), %.2f s, encoded in %.2f s", session, codec,
                  result.frame_count, skipped, result.duration_s, time.perf_counter() - started)
+
+    async def _finish(self, session: str, score: float, status: Status, fields: dict[str, str], task: Task,
+                      kept: Path, payloads: list[bytes]) -> None:
+        """Mark the task; the frames leave Redis either way: a session that ended needs them no more,
+        one that may resume finds them on disk (written first, so a crash between keeps both)."""
+        if not task.ended:
+            await anyio.to_thread.run_sync(held.save, kept, payloads)
+        await self.tasks.finish(session, score, status, fields)
+        if task.ended:
+            kept.unlink(missing_ok=True)
+
+    def sweep_held(self) -> int:
+        """Forget the held frames of sessions that can no longer resume."""
+        return held.sweep(self.video.storage, self.resumable_s) if self.video.storage.is_dir() else 0
 
     def _record(
         self, session: str, path: os.PathLike[str], task: Task, result: EncodeResult, skipped: int, codec: str,

@@ -22,6 +22,7 @@ from shared.bus import REDIS_UNAVAILABLE
 log = logging.getLogger(__name__)
 
 RETRY_BASE_S = 2.0
+SWEEP_EVERY_S = 60.0  # held frames outlive their session by ttl_s: a minute more changes nothing
 
 
 class Scheduler:
@@ -45,8 +46,12 @@ class Scheduler:
             group.cancel_scope.cancel()
 
     async def _loop(self, *, drain: bool) -> None:
-        backoff = 0.1
+        backoff, swept = 0.1, 0.0
         while True:
+            if time.monotonic() - swept >= SWEEP_EVERY_S:
+                swept = time.monotonic()
+                if removed := await anyio.to_thread.run_sync(self.builder.sweep_held):
+                    log.info("removed the held frames of %d sessions that can no longer resume", removed)
             try:
                 due = await self.tasks.due(time.time(), self.batch)
                 built = [await self._attempt(session, score) for session, score in due]
@@ -79,13 +84,13 @@ class Scheduler:
                 await self.builder.build(session, score, task, claim)
             except VideoError as exc:
                 log.error("session %s: %s", session, exc)
-                await self.tasks.finish(session, score, Status.ERROR, {"error": str(exc)}, keep_frames=False)
+                await self.tasks.finish(session, score, Status.ERROR, {"error": str(exc)})
             except REDIS_UNAVAILABLE:
                 raise
             except Exception as exc:  # one session's failure must not stop the others
                 log.exception("session %s: building its video failed (attempt %d)", session, task.attempts + 1)
                 if task.attempts + 1 >= MAX_ATTEMPTS:
-                    await self.tasks.finish(session, score, Status.ERROR, {"error": repr(exc)}, keep_frames=False)
+                    await self.tasks.finish(session, score, Status.ERROR, {"error": repr(exc)})
                 else:
                     await self.tasks.retry_later(session, time.time() + RETRY_BASE_S * 2**task.attempts)
             return True

@@ -11,10 +11,10 @@ could be used) or ``error`` (gave up after ``MAX_ATTEMPTS``). ``outcome``, ``jwt
 
 Due time (``P:video:due``): the last frame's time + ``session_timeout``, pushed later by every
 frame; a SUCCESS event makes it the event's time (build at once), FAILED the event's time +
-``session_timeout``, DISCONNECTED at least that. Frames of a session that ended (SUCCESS or
-FAILED) are deleted once its video is done; those of a session last seen DISCONNECTED are
-kept until they expire, so that a resumption after its video was built makes the video again
-with every frame: still one video per session.
+``session_timeout``, DISCONNECTED at least that. A session's frames leave Redis once its video
+is done; those of a session last seen DISCONNECTED move to disk first (held.py), so that a
+resumption after its video was built makes the video again with every frame: still one video
+per session, and Redis holds frame copies only until the first build.
 """
 
 from __future__ import annotations
@@ -80,15 +80,15 @@ return 1
 """
 
 # KEYS: due set, task hash, frames copy stream. ARGV: session, the due score the build started
-# from, ttl, keep frames ('1'/'0'), then field/value pairs. The due entry (and the frames) stay
-# when the score moved during the build: frames came in, so the session is built again.
+# from, ttl, then field/value pairs. The due entry (and the frames) stay when the score moved
+# during the build: frames came in, so the session is built again.
 _FINISH = """
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then
   redis.call('ZREM', KEYS[1], ARGV[1])
-  if ARGV[4] == '0' then redis.call('DEL', KEYS[3]) end
+  redis.call('DEL', KEYS[3])
 end
 return 1
 """
@@ -163,14 +163,13 @@ class TaskStore:
         entries = await self.redis.xrange(self.keys.video_frames(session))
         return [fields.get(ENTRY_FIELD, b"") for _, fields in entries]
 
-    async def finish(
-        self, session: str, score: float, status: Status, fields: dict[str, str], *, keep_frames: bool,
-    ) -> None:
+    async def finish(self, session: str, score: float, status: Status, fields: dict[str, str]) -> None:
+        """Record the outcome; the frame copies go unless frames came in during the build."""
         ttl = self.settings.result_ttl if status is Status.DONE else self.settings.expires
         pairs = [item for key, value in {**fields, "status": status.value}.items() for item in (key, value)]
         await self._finish(
             keys=[self.keys.video_due, self.keys.video_task(session), self.keys.video_frames(session)],
-            args=[session, repr(score), ttl, "1" if keep_frames else "0", *pairs],
+            args=[session, repr(score), ttl, *pairs],
         )
 
     async def retry_later(self, session: str, at: float) -> int:
