@@ -112,7 +112,7 @@ def is_photosensitivity_safe(steps: list[LightStep]) -> bool:
 
 
 def draw_sequence(rng: random.Random, *, count: int, min_ms: int, max_ms: int, baseline_ms: int,
-                  split_share: float) -> list[LightStep]:
+                  split_share: float, vertical_share: float = 0.5) -> list[LightStep]:
     """A baseline and ``count`` random steps, safe by construction (``is_photosensitivity_safe``).
 
     Each step is drawn at random; one that would make a fourth luminance change within a second is
@@ -122,9 +122,9 @@ def draw_sequence(rng: random.Random, *, count: int, min_ms: int, max_ms: int, b
     """
     steps = [LightStep(index=0, pattern=LightPattern.FULL, colors=(BASELINE_COLOR,), duration_ms=baseline_ms)]
     while len(steps) <= count:
-        candidate = _random_step(rng, len(steps), min_ms, max_ms, split_share, steps[-1])
+        candidate = _random_step(rng, len(steps), min_ms, max_ms, split_share, vertical_share, steps[-1])
         if not is_photosensitivity_safe([*steps, candidate]):
-            quiet = [c for c in (_random_step(rng, len(steps), min_ms, max_ms, split_share, steps[-1])
+            quiet = [c for c in (_random_step(rng, len(steps), min_ms, max_ms, split_share, vertical_share, steps[-1])
                                  for _ in range(40)) if not is_luminance_change(steps[-1], c)]
             candidate = quiet[0] if quiet else steps[-1].model_copy(update={"index": len(steps)})
         steps.append(candidate)
@@ -132,11 +132,11 @@ def draw_sequence(rng: random.Random, *, count: int, min_ms: int, max_ms: int, b
 
 
 def _random_step(rng: random.Random, index: int, min_ms: int, max_ms: int, split_share: float,
-                 previous: LightStep) -> LightStep:
+                 vertical_share: float, previous: LightStep) -> LightStep:
     duration = rng.randint(min_ms, max_ms)
     colors = [c for c in PALETTE if not is_saturated_red(c)]
     if rng.random() < split_share:
-        pattern = rng.choice((LightPattern.LEFT_RIGHT, LightPattern.TOP_BOTTOM))
+        pattern = LightPattern.TOP_BOTTOM if rng.random() < vertical_share else LightPattern.LEFT_RIGHT
         first, second = rng.sample(colors, 2)
         return LightStep(index=index, pattern=pattern, colors=(first, second), duration_ms=duration)
     # A full step differs from the previous one's colours, so every step carries information.

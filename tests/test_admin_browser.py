@@ -63,7 +63,7 @@ def panel(cameras: tuple[Path, Path], redis_server: RedisServer,
     logs = tmp_path_factory.mktemp("admin-stack")
     stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", logs, VIGIL_SESSION__AGGREGATE_FRAMES="3",
                   VIGIL_SESSION__MAX_ATTEMPTS="null", VIGIL_SESSION__MAX_LIVENESS_ATTEMPTS="null",
-                  VIGIL_VIDEO__CODEC="H264")
+                  VIGIL_VIDEO__CODEC="H264", VIGIL_LIGHT_CHALLENGE__IS_ENABLED="false")
     port = free_port()
     stack.env.update(VIGIL_ADMIN__PORT=str(port), VIGIL_ADMIN__INGRESS_URL=stack.http_url)
     admin_log = logs / "admin.log"

@@ -148,6 +148,8 @@ def stack(
         VIGIL_JWT__KEY=KEY, VIGIL_SESSION__AGGREGATE_FRAMES="3",
         # The no-face and reconnection tests keep one session going for a while.
         VIGIL_SESSION__MAX_ATTEMPTS="null", VIGIL_SESSION__MAX_LIVENESS_ATTEMPTS="null",
+        # The page's other paths; the light challenge has its own browser tests (test_browser_light*.py).
+        VIGIL_LIGHT_CHALLENGE__IS_ENABLED="false",
     )
     running.start_all()
     client = sync_redis.Redis.from_url(redis_server.url)

@@ -81,7 +81,9 @@ class Person:
     """How a synthetic subject answers the screen: share of screen light, asymmetry, noise."""
 
     share: float = 0.3  # the screen's share of the light on the face
-    near: float = 0.7  # share of a region's screen light from the half it faces (0.5: flat)
+    near: float = 0.7  # share of a cheek's screen light from the half it faces (0.5: flat)
+    # The same for forehead and chin: half as far from 0.5 (the panel lies below the face).
+    near_vertical: float | None = None
     background_share: float = 0.05  # the wall behind gets this much of the face's screen light
     noise: float = 0.002
     tint: bool = False  # one response for the whole frame (a screen filmed under the flash)
@@ -96,11 +98,13 @@ class Person:
             return float(value[0]), float(value[1]), float(value[2])
 
         near = 0.5 if self.tint else self.near
+        vertical = 0.5 + (near - 0.5) / 2 if self.near_vertical is None or self.tint else self.near_vertical
         background = self.share if self.tint else self.share * self.background_share
         return LightSample(
             face=lit(SKIN, first, second, self.share, 0.5), left=lit(SKIN, first, second, self.share, near),
             right=lit(SKIN, second, first, self.share, near),
-            top=lit(SKIN, first, second, self.share, near), bottom=lit(SKIN, second, first, self.share, near),
+            top=lit(SKIN, first, second, self.share, vertical),
+            bottom=lit(SKIN, second, first, self.share, vertical),
             background=lit(WALL, first, second, background, 0.5))
 
 
@@ -108,7 +112,7 @@ def play(person: Person | None, *, lag: int = 0, seed: int = 1, frames_per_step:
          options: LightChallengeSettings = OPTIONS) -> tuple[Outcome, dict[str, float]]:
     """Issue a sequence step by step as the plugin does; frame n shows the step of frame n - lag."""
     rng = np.random.default_rng(seed)
-    steps = draw_sequence(random.Random(seed), count=8, min_ms=250, max_ms=500, baseline_ms=800, split_share=0.5)
+    steps = draw(seed)
     issued, observations, shown = [], [], []
     frame_no, at = 1, 0.0
     for step in steps:
@@ -123,13 +127,13 @@ def play(person: Person | None, *, lag: int = 0, seed: int = 1, frames_per_step:
     return result.outcome, result.cues
 
 
-@pytest.mark.parametrize("share", [0.05, 0.3, 0.7])
+@pytest.mark.parametrize("share", [0.1, 0.3, 0.7])
 def test_a_lit_face_passes_from_a_dim_to_a_bright_screen_share(share: float) -> None:
     for seed in range(5):
         outcome, cues = play(Person(share=share), seed=seed)
         assert outcome is Outcome.PASS, cues
         assert cues["lag_frames"] == 0
-        assert cues["colour_match"] > 0.9
+        assert cues["colour_match"] > 0.75
 
 
 def test_daylight_is_too_weak_not_an_attack() -> None:
@@ -146,7 +150,7 @@ def test_a_face_whose_colour_wanders_is_too_weak_not_a_failure() -> None:
     """A real camera in a bright room: the skin's colour drifts by itself (movement, auto white
     balance) but nothing follows the screen: a retry, never a verdict of attack."""
     rng = np.random.default_rng(11)
-    steps = draw_sequence(random.Random(11), count=8, min_ms=250, max_ms=500, baseline_ms=800, split_share=0.5)
+    steps = draw(11)
     for trial in range(20):
         issued, observations, frame_no = [], [], 1
         for step in steps:
@@ -178,6 +182,83 @@ def test_a_late_response_fails() -> None:
         outcome, cues = play(Person(share=0.3), lag=1, seed=seed)
         assert outcome is Outcome.LATE, cues
         assert cues["lag_frames"] >= 1
+
+
+def play_timed(person: Person, *, latency_ms: float, seed: int = 1) -> tuple[Outcome, dict[str, float]]:
+    """As the page does: each step painted when the reply brings it, frames captured 65 ms after the
+    paint and then every 140 ms, tagged with the step and its paint time; the picture shows the
+    step painted last before the capture less ``latency_ms`` (a stream re-rendered elsewhere)."""
+    rng = np.random.default_rng(seed)
+    steps = draw(seed)
+    painted: list[tuple[float, LightStep]] = []
+    issued, observations, frame_no, paint_ms = [], [], 1, 1000.0
+    for step in steps:
+        issued.append(IssuedStep(step=step, frame_no=frame_no, at=paint_ms / 1000))
+        painted.append((paint_ms, step))
+        captured = paint_ms + 65
+        while captured < paint_ms + step.duration_ms:
+            frame_no += 1
+            content = [s for at, s in painted if at <= captured - latency_ms]
+            sample = person.sample(content[-1] if content else None, rng)
+            observations.append(Observation(frame_no=frame_no, at=(captured + 120) / 1000, shown=step.index,
+                                            sample=sample, captured_ms=captured, painted_ms=paint_ms))
+            captured += 140
+        paint_ms = captured + 90  # the reply to the last frame under the step brings the next one
+    result = correlate(issued, observations, OPTIONS)
+    return result.outcome, result.cues
+
+
+def test_with_capture_times_a_camera_answers_at_once() -> None:
+    for seed in range(5):
+        outcome, cues = play_timed(Person(share=0.3), latency_ms=30, seed=seed)
+        assert outcome is Outcome.PASS, cues
+        assert cues["lag_ms"] == 0
+
+
+@pytest.mark.parametrize("latency_ms", [100, 200, 400])
+def test_with_capture_times_a_stream_100_ms_late_fails(latency_ms: float) -> None:
+    """Late by less than the page's frame spacing: only a step's first frames show the previous
+    step, which whole-frame lags cannot see and paint times can."""
+    for seed in range(5):
+        outcome, cues = play_timed(Person(share=0.3), latency_ms=latency_ms, seed=seed)
+        assert outcome is Outcome.LATE, cues
+        assert cues["lag_ms"] > OPTIONS.max_lag_ms
+
+
+def test_a_faint_response_beside_a_noisy_background_is_too_weak_not_a_tint() -> None:
+    """A bright room: the background band answers as much as the face, but both barely answer."""
+    for seed in range(5):
+        outcome, cues = play(Person(share=0.03, tint=True, noise=0.0005), seed=seed)
+        assert outcome is Outcome.TOO_WEAK, cues
+        assert cues["background_ratio"] > OPTIONS.max_background_ratio
+
+
+def test_one_side_brightening_in_every_channel_is_not_shape() -> None:
+    """A head turning a little brightens one cheek in every channel alike (the room's light): the
+    shape is judged on colour differences, so it does not count as the screen's left/right."""
+    rng = np.random.default_rng(5)
+    steps = draw(5)
+    person = Person(share=0.3, near=0.5)
+    issued, observations, frame_no = [], [], 1
+    for step in steps:
+        issued.append(IssuedStep(step=step, frame_no=frame_no, at=frame_no * 0.15))
+        turn = 1 + 0.08 * rng.choice((-1, 1))  # the left cheek 8 % brighter or darker, the right the opposite
+        for _ in range(3):
+            frame_no += 1
+            sample = person.sample(step if step.index else None, rng)
+            left, right = (tuple(v * f for v in side) for side, f in ((sample.left, turn), (sample.right, 2 - turn)))
+            sample = sample.model_copy(update={"left": left, "right": right})
+            observations.append(Observation(frame_no=frame_no, at=frame_no * 0.15, shown=step.index, sample=sample))
+    result = correlate(issued, observations, OPTIONS)
+    assert result.outcome is Outcome.SHAPE, result.cues
+    assert abs(result.cues["spatial_share"]) < 0.2
+
+
+def draw(seed: int) -> list[LightStep]:
+    """A sequence as the plugin draws it with the default settings, from a seeded source."""
+    plugin = LightChallenge(Settings(env="development"))
+    plugin.random = random.Random(seed)  # type: ignore[assignment]
+    return plugin.draw()
 
 
 class Memory:
@@ -284,9 +365,8 @@ def test_retries_pool_the_shape_evidence() -> None:
     """Three noisy sequences of a faintly lit face add up; a flat one's stay flat whatever the draw."""
     def evidence(near: float, seed: int) -> ShapeEvidence | None:
         rng = np.random.default_rng(seed)
-        person = Person(share=0.3, near=near, noise=0.01)
-        steps = draw_sequence(random.Random(seed), count=8, min_ms=250, max_ms=500, baseline_ms=800,
-                              split_share=0.75)
+        person = Person(share=0.3, near=near, noise=0.006)
+        steps = draw(seed)
         issued, observations, frame_no = [], [], 1
         for step in steps:
             issued.append(IssuedStep(step=step, frame_no=frame_no, at=frame_no * 0.15))
@@ -296,11 +376,18 @@ def test_retries_pool_the_shape_evidence() -> None:
                                                 sample=person.sample(step, rng)))
         return correlate(issued, observations, OPTIONS).shape
 
-    for seed in range(0, 30, 3):
-        face = [e for k in range(3) if (e := evidence(0.6, seed + k)) is not None]
-        flat = [e for k in range(3) if (e := evidence(0.52, seed + k)) is not None]
-        assert pooled_shape(face)[1] >= OPTIONS.min_spatial_share
-        assert pooled_shape(flat)[1] < OPTIONS.min_spatial_share
+    def passes(evidence: list[ShapeEvidence]) -> bool:
+        match, share = pooled_shape(evidence)
+        return match >= OPTIONS.min_spatial_match and share >= OPTIONS.min_spatial_share
+
+    faces = flats = 0
+    for seed in range(0, 60, 3):
+        faces += passes([e for k in range(3) if (e := evidence(0.6, seed + k)) is not None])
+        flats += passes([e for k in range(3) if (e := evidence(0.52, seed + k)) is not None])
+    # Noise this strong makes a single sequence a coin toss near the thresholds; pooled, 19 or more of
+    # 20 faces pass and 1 flat at most (seeded: the same every run).
+    assert faces >= 19
+    assert flats <= 1
 
 
 @pytest.mark.anyio

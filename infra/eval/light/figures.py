@@ -73,8 +73,10 @@ def summarise(results: list[SessionResult], *, attack: bool) -> dict[str, Any]:
     entry["challenge_s"] = spread([r.challenge_s for r in results if r.challenge_s is not None])
     entry["challenge_s_passed"] = spread([r.challenge_s for r in results
                                           if r.challenge_s is not None and r.outcome == "pass"])
-    lags = [r.cues["lag_frames"] for r in results if "lag_frames" in r.cues]
-    entry["lag_frames"] = {str(int(k)): v for k, v in sorted(Counter(lags).items())}
+    # The best matching lag: in ms with the page's capture and paint times, else in frames ("f").
+    lags = [f"{r.cues['lag_ms']:g}ms" if "lag_ms" in r.cues else f"{r.cues['lag_frames']:g}f"
+            for r in results if "lag_ms" in r.cues or "lag_frames" in r.cues]
+    entry["lag"] = dict(sorted(Counter(lags).items()))
     entry["response_s"] = spread([r.cues["response_s"] for r in results if "response_s" in r.cues])
     frames = sum(r.frames for r in results)
     entry["frames"] = frames

@@ -39,7 +39,7 @@ def table(report: dict[str, Any]) -> str:
         outcomes = entry["outcomes"]
         headline = entry.get("bpcer") or entry["apcer"]
         kind = "BPCER" if "bpcer" in entry else "APCER"
-        lag = ",".join(f"{k}:{v}" for k, v in entry["lag_frames"].items()) or "-"
+        lag = ",".join(f"{k}:{v}" for k, v in entry["lag"].items()) or "-"
         reason = next(iter(entry["reasons"]), "")
         lines.append(f"{group:24s} {entry['sessions']:3d} {outcomes.get('pass', 0):4d} {outcomes.get('refused', 0):4d} "
                      f"{outcomes.get('skipped', 0):4d} {outcomes.get('no_decision', 0):4d}  "
@@ -54,7 +54,7 @@ def table(report: dict[str, Any]) -> str:
     if every:
         lines.append(f"seconds the challenge adds (genuine, first step sent -> decision): median/p95 "
                      f"{_seconds(every['challenge_s'])} all, {_seconds(every['challenge_s_passed'])} passed; "
-                     f"plugin's response_s {_seconds(every['response_s'])}; lag frames {every['lag_frames']}")
+                     f"plugin's response_s {_seconds(every['response_s'])}; lag {every['lag']}")
     lines.append("pass: passed with the light defence; ref: refused (102); skip: no-light path (too weak after "
                  "every retry); und: no decision. Every figure above is " + report["label"].split(":")[0] + ".")
     return "\n".join(lines)

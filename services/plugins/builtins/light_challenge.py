@@ -77,9 +77,11 @@ class LightChallenge:
         while True:
             steps = draw_sequence(self.random, count=self.random.randint(options.min_steps, options.max_steps),
                                   min_ms=options.min_step_ms, max_ms=options.max_step_ms,
-                                  baseline_ms=options.baseline_ms, split_share=options.split_share)
-            splits = sum(step.pattern is not LightPattern.FULL for step in steps)
-            if splits >= MIN_SPLIT_STEPS or options.split_share == 0:
+                                  baseline_ms=options.baseline_ms, split_share=options.split_share,
+                                  vertical_share=options.vertical_split_share)
+            # The shape is judged on the left/right splits (light_correlator.JUDGED_AXIS).
+            splits = sum(step.pattern is LightPattern.LEFT_RIGHT for step in steps)
+            if splits >= MIN_SPLIT_STEPS or options.split_share == 0 or options.vertical_split_share == 1:
                 return steps
 
     async def evaluate(self, estimation: EstimationMessage, memory: SessionMemory) -> Verdict:
@@ -127,8 +129,11 @@ class LightChallenge:
         sent = [issue.step.index for issue in state.issued if issue.frame_no < estimation.frame_no]
         tag = client.light_step if client is not None else None
         shown = tag if sent and tag is not None and tag in sent[-1 - self.options.max_lag_frames - 1:] else None
-        state.observations.append(Observation(frame_no=estimation.frame_no, at=estimation.received_at,
-                                                    shown=shown, sample=sample))
+        timed = client is not None and shown is not None
+        state.observations.append(Observation(
+            frame_no=estimation.frame_no, at=estimation.received_at, shown=shown, sample=sample,
+            captured_ms=client.frame_time_ms if timed and client is not None else None,
+            painted_ms=client.light_painted_ms if timed and client is not None else None))
 
     def _issue(self, state: LightMemory, index: int, estimation: EstimationMessage) -> Verdict:
         state.issued.append(IssuedStep(step=state.sequence[index], frame_no=estimation.frame_no,
