@@ -19,11 +19,13 @@ numbers decide (docs/plugins.md, "LightChallenge"):
   too little light came back to judge (a bright room, a dim screen, or no light at all: a replay):
   the caller retries, it is not called an attack. The best matching lag must be within
   ``max_lag_ms`` (``max_lag_frames``).
-* **spatial match** on split steps: the left-minus-right (top-minus-bottom) response against the
-  two halves' colour difference, both *chromatic* (their mean over channels removed: a head that
-  turns a little, or the exposure, brightens one side in every channel alike, while the screen's
-  halves differ in colour); its cosine, and its size as a share of the whole response (a flat
-  print or a re-rendered face is lit almost evenly), pooled over the session's sequences.
+* **spatial match** on the left/right steps: the left-minus-right response against the two
+  halves' colour difference, both *chromatic* (their mean over channels removed: a head that turns
+  a little, or the exposure, brightens one side in every channel alike, while the screen's halves
+  differ in colour), less the same difference on the steps that light both sides alike; its
+  cosine, and its size as a share of the whole response (a flat print or a re-rendered face is
+  lit almost evenly), pooled over the session's sequences. Top/bottom is reported, not judged
+  (``JUDGED_AXIS``).
 * **background ratio**: the background band's response over the face's; near 1 for a whole-frame
   tint (a screen filmed while the flash lights it).
 """
@@ -50,10 +52,10 @@ DELAYS_MS = (0.0, 40.0, 80.0, 120.0, 160.0, 200.0, 300.0, 400.0, 500.0)
 LAG_MARGIN = 0.05  # colour-match cosine by which a later lag must beat lag 0
 BASELINE_FRAMES = 2  # the last frames of the white step: the exposure has settled by then
 # Which half lights a region most: the near half's share of the region's screen light (the rest
-# comes from the far half). A screen 30 cm wide at 30-60 cm lights a cheek (|normal x| > 0.2)
-# 0.57-0.64 from its own side; the panel lies below the face, so the forehead gets ~0.6 of its
-# light from the top half and the chin only ~0.5 from the bottom one (docs/evaluation.md). The
-# pooled shape is a least-squares fit, so the faint top/bottom steps weigh less, as they should.
+# comes from the far half). A screen 30 cm wide at 30-60 cm lights skin facing sideways
+# (|normal x| > 0.2) 0.57-0.64 from its own side; the panel lies below the face, so the forehead
+# gets ~0.6 of its light from the top half and the chin only ~0.5 from the bottom one
+# (docs/evaluation.md).
 NEAR_HALF_SHARE = {LightPattern.LEFT_RIGHT: 0.62, LightPattern.TOP_BOTTOM: 0.55}
 Vector = npt.NDArray[np.float64]
 
@@ -129,10 +131,10 @@ def correlate(issued: Sequence[IssuedStep], observations: Sequence[Observation],
         return Result(Outcome.TOO_WEAK, {**cues, lag_cue: -1.0})
     best = max(matched, key=lambda lag: fits[lag].frame_colour - (0 if lag == 0 else LAG_MARGIN))
     cues[lag_cue] = best
-    # A faint response makes the best lag and the background ratio noise (a bright room): too weak
-    # to judge, never a verdict of attack.
     if cues["response_s"] > options.max_response_s:
         return Result(Outcome.LATE, cues)
+    # A faint response makes the best lag and the background ratio noise (a bright room): too weak
+    # to judge, never a verdict of attack.
     if best > max_lag:
         late = fits[best].strength >= options.min_failure_response
         return Result(Outcome.LATE if late else Outcome.TOO_WEAK, cues)
