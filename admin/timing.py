@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.messages import EstimationMessage, ReplyMessage, SessionEvent
+from shared.stages import Stage
 
 # The estimator's order of work; a stage not listed (a new one) follows, by name.
-STAGE_ORDER = ("decode", "detect", "quality", "landmarks", "iris", "descriptor", "face_state", "light", "parallax",
-               "liveness", "deepfake", "image_modification")
+STAGE_ORDER = tuple(str(stage) for stage in Stage)
 TOTAL = "estimator, all stages"
 TO_ESTIMATION = "received → estimation"
 TO_DECISION = "estimation → decision"

@@ -61,11 +61,10 @@ from shared.keys import Keys
 from shared.live_settings import LiveSettings
 from shared.messages import ClientInfo, EstimationMessage, FrameMessage, ImageType, LightSupport
 from shared.settings import Env, Settings
+from shared.stages import Stage
 
-# Every stage the worker and analyser time, in pipeline order (services/estimator/worker.py,
-# analysis.py; the evidence stages are named by their kind in main.build_evidences).
-STAGES = ("decode", "detect", "quality", "landmarks", "iris", "face_state", "light", "parallax", "descriptor",
-          "liveness", "deepfake", "image_modification")
+# Every stage the worker and analyser time, in pipeline order (shared/stages.py).
+STAGES = tuple(str(stage) for stage in Stage)
 WARM_UP_BATCHES = 2
 GOAL_MS = 30.0  # issue 3: the full analysis of one frame, without descriptor, on one core
 

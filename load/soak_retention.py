@@ -8,7 +8,8 @@ frames/s measured with 4 sessions in README); each session ends after ``--frames
 frames or on its success, and a new one starts. Every ``--sample-s`` it records Redis's
 used_memory, the AOF's size, the frames stream's length and each consumer group's lag behind the
 frames stream, and each service's resident memory (RSS from /proc), the estimations stream's length
-and the pending entries of every consumer group; the start (after a 2-minute warm-up) and the end are
+and the pending entries of every consumer group; the start (after the streams reach their age bound,
+bus.frames_max_age_s, and a minute more; at least 2 minutes) and the end are
 compared with the reply p95 over the two minutes around each. Stops by itself after ``--minutes``
 (default 30; a hard deadline 3 minutes later), prints a summary and writes ``var/bench/soak.json``.
 ``make soak`` runs it at 70 % of the capacity measured in docs/capacity.md.
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,14 +48,18 @@ from shared.lpproto import Command
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder")
 MAXMEMORY_MB = 1024  # redis.embedded_maxmemory_mb's default
-WARM_UP_S = 120.0  # the start figures are taken after this: models loaded, streams filled to their age bound
+# The start figures are taken after this: models loaded, and the image streams filled to their age
+# bound (bus.frames_max_age_s) and a minute more, so the start is the steady state, not the filling.
+WARM_UP_S = 120.0
+STREAM_FILL_MARGIN_S = 60.0
 P95_WINDOW_S = 120.0  # the reply p95 at the start and at the end, each over this long
 
 
 async def session(url: str, frames: list[bytes], period_s: float, per_session: int, until: float,
-                  round_trips: list[tuple[float, float]]) -> int:
+                  round_trips: list[tuple[float, float]], replies: Counter[str]) -> int:
     """One client after another on this lane, each sending at most ``per_session`` paced frames;
-    each reply's (when, seconds) goes into ``round_trips``."""
+    each reply's (when, seconds) goes into ``round_trips``, its command (ERROR with its code) into
+    ``replies``."""
     sent = 0
     while time.monotonic() < until:
         try:
@@ -67,6 +73,8 @@ async def session(url: str, frames: list[bytes], period_s: float, per_session: i
                         break
                     reply = await client.frame(frames[sent % len(frames)])
                     round_trips.append((began, time.monotonic() - began))
+                    replies[reply.command.value if reply.command is not Command.ERROR
+                            else f"ERROR {reply.error_code}"] += 1
                     sent += 1
                     if reply.command is Command.SUCCESS:
                         break
@@ -148,6 +156,7 @@ async def soak(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
         redis = Redis.from_url(server.url)
         samples: list[dict[str, Any]] = []
         round_trips: list[tuple[float, float]] = []
+        replies: Counter[str] = Counter()
         try:
             await asyncio.to_thread(stack.start_all, *SERVICES)
             for _ in range(args.estimators - 1):  # as `vigil run` does: one estimator per core
@@ -155,7 +164,7 @@ async def soak(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
             started = time.monotonic()
             until = started + args.minutes * 60
             lanes = [asyncio.create_task(session(stack.ws_url, frames, args.sessions / args.rate,
-                                                 args.frames_per_session, until, round_trips))
+                                                 args.frames_per_session, until, round_trips, replies))
                      for _ in range(args.sessions)]
             while time.monotonic() < until:
                 samples.append(await sample(redis, Keys(prefix), redis_dir, started, stack))
@@ -175,10 +184,12 @@ async def soak(args: argparse.Namespace, frames: list[bytes]) -> dict[str, Any]:
             server.stop()
     lags = [lag for row in samples for lag in row["lag_s"].values()]
     # Start and end: the first sample after the warm-up against the last, p95 over the windows around them.
-    warm = next((row for row in samples if row["t_s"] >= WARM_UP_S), samples[0])
-    edges = {"start": {**warm, "p95_ms": p95_ms(round_trips, started + WARM_UP_S, started + WARM_UP_S + P95_WINDOW_S)},
+    warm_up = max(WARM_UP_S, args.frames_max_age_s + STREAM_FILL_MARGIN_S)
+    warm = next((row for row in samples if row["t_s"] >= warm_up), samples[0])
+    edges = {"start": {**warm, "p95_ms": p95_ms(round_trips, started + warm_up, started + warm_up + P95_WINDOW_S)},
              "end": {**samples[-1], "p95_ms": p95_ms(round_trips, started + wall - P95_WINDOW_S, started + wall)}}
-    return {"frames_sent": sent, "wall_s": round(wall, 1), "frames_per_s": round(sent / wall, 2), **edges,
+    return {"frames_sent": sent, "replies": dict(replies), "wall_s": round(wall, 1),
+            "frames_per_s": round(sent / wall, 2), **edges,
             "max_used_memory_mb": max(row["used_memory_mb"] for row in samples),
             "max_aof_mb": max(row["aof_mb"] for row in samples),
             "max_frames_len": max(row["frames_len"] for row in samples),
@@ -211,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     document = {**info, **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2))
-    print(f"\n{args.minutes:g} min at {result['frames_per_s']} frames/s ({result['frames_sent']} frames): "
+    print(f"\n{args.minutes:g} min at {result['frames_per_s']} frames/s ({result['frames_sent']} frames, replies "
+          f"{result['replies']}): "
           f"Redis used_memory max {result['max_used_memory_mb']} MB, AOF max {result['max_aof_mb']} MB, "
           f"frames stream max {result['max_frames_len']} entries, consumer lag max {result['max_lag_s']} s")
     for edge in ("start", "end"):

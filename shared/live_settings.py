@@ -17,10 +17,8 @@ from collections.abc import Callable
 
 import anyio
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.bus import text
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, text
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigStore, InvalidOverride, apply_layers
@@ -84,7 +82,7 @@ class LiveSettings:
             try:
                 found = await self.redis.xread({self.keys.config_changes: self._last_id}, count=100,
                                                block=self.block_ms)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
                 log.warning("live settings: Redis unavailable (%s); retrying", exc)
                 await self._resync()
                 continue
@@ -100,7 +98,7 @@ class LiveSettings:
             await anyio.sleep(RETRY_S)
             try:
                 await self._mark_stream_end()
-            except (RedisConnectionError, RedisTimeoutError, OSError):
+            except REDIS_OR_SOCKET_UNAVAILABLE:
                 continue
             await self._invalidate(None)
             return
@@ -115,7 +113,7 @@ class LiveSettings:
         if tag in (None, DEFAULT_TAG, self.own_tag) and self._listeners:
             try:
                 own = await self.for_tag(None)
-            except (RedisConnectionError, RedisTimeoutError, OSError):
+            except REDIS_OR_SOCKET_UNAVAILABLE:
                 return  # the next change or reconnection tries again
             for listener in self._listeners:
                 listener(own)
@@ -141,7 +139,7 @@ async def follow_log_level(live: LiveSettings) -> None:
         try:
             apply_log_level(await live.start())
             break
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("live settings: Redis unavailable (%s); retrying", exc)
             await anyio.sleep(RETRY_S)
     await live.watch()

@@ -4,6 +4,7 @@ FaceMatcher's decisions, and a third-party plugin discovered through an entry po
 from __future__ import annotations
 
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -181,17 +182,39 @@ class Veto:
 '''
 
 
+SLOW = '''
+import anyio
+
+from services.plugins.plugin import SessionMemory, Verdict
+from shared.messages import EstimationMessage
+
+
+class Sleepy:
+    name = "sleepy"
+
+    def __init__(self, settings: object) -> None:
+        pass
+
+    async def evaluate(self, estimation: EstimationMessage, memory: SessionMemory) -> Verdict:
+        await anyio.sleep(60)  # a plugin stuck on a remote call
+        raise AssertionError("plugins.timeout_ms should have stopped it")
+'''
+
+
+def install_plugin(site: Path, module: str, name: str, cls: str, source: str) -> Path:
+    """A plugin package 'installed' on a path: its module and its distribution metadata."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[vigil.plugins]\n{name} = {module}:{cls}\n")
+    return site
+
+
 @pytest.fixture
 def third_party_package(tmp_path: Path) -> Path:
-    """A plugin package 'installed' on a path: its module and its distribution metadata."""
-    site = tmp_path / "site"
-    (site / "veto_plugin.py").parent.mkdir(parents=True)
-    (site / "veto_plugin.py").write_text(textwrap.dedent(THIRD_PARTY))
-    info = site / "veto_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: veto-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[vigil.plugins]\nveto = veto_plugin:Veto\n")
-    return site
+    return install_plugin(tmp_path / "site", "veto_plugin", "veto", "Veto", THIRD_PARTY)
 
 
 @pytest.mark.anyio
@@ -230,5 +253,36 @@ async def test_without_the_veto_the_same_frame_passes(redis_server: RedisServer,
             assert reply.command is Command.SUCCESS
             with pytest.raises(ConnectionClosed), anyio.fail_after(5):
                 await client.receive()
+    finally:
+        stack.stop()
+
+
+@pytest.mark.anyio
+async def test_a_stuck_plugin_costs_its_timeout_not_the_session(
+    redis_server: RedisServer, tmp_path: Path, data_dir: Path,
+) -> None:
+    """Fault test (issue 16): a third-party plugin that never returns. Every frame is still answered
+    within plugins.timeout_ms and a little; with failure_policy "skip" the session succeeds, the
+    timeout is logged, no process restarts."""
+    import os
+
+    site = install_plugin(tmp_path / "site", "sleepy_plugin", "sleepy", "Sleepy", SLOW)
+    stack = Stack(redis_server.url, f"t{uuid.uuid4().hex[:12]}", tmp_path / "logs",
+                  VIGIL_PLUGINS__EXTRA='["sleepy"]', VIGIL_PLUGINS__TIMEOUT_MS="400",
+                  VIGIL_PLUGINS__FAILURE_POLICY="skip", VIGIL_THRESHOLDS__LIVENESS="null",
+                  VIGIL_SESSION__AGGREGATE_FRAMES="1",
+                  PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    try:
+        stack.start_all("ingress", "estimator", "decider", "plugins")
+        assert "sleepy" in stack.logs("plugins")
+        async with LPClient(stack.ws_url) as client:
+            await client.connect()
+            started = time.monotonic()
+            reply = await client.frame(media.neutral_jpeg(data_dir))
+            took = time.monotonic() - started
+        assert reply.command is Command.SUCCESS
+        assert took < 5, took  # 0.4 s of plugin timeout, not the plugin's 60 s
+        assert "plugin sleepy timed out" in stack.logs("plugins")
+        assert all(process.poll() is None for _, process in stack.processes)
     finally:
         stack.stop()

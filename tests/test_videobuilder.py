@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -11,8 +12,12 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
+from services.videobuilder import builder as builder_module
 from services.videobuilder import held
+from services.videobuilder import scheduler as scheduler_module
+from services.videobuilder.encoder import Codec, EncodeResult, SourceFrame, encode_video
 from services.videobuilder.main import compose
+from services.videobuilder.tasks import MAX_ATTEMPTS
 from shared.bus import wait_idle
 from shared.keys import Group, Keys
 from shared.messages import ImageType, SessionOutcome, VideoMessage
@@ -319,3 +324,37 @@ async def test_a_session_id_that_is_not_a_file_name_is_refused(
     assert await videos(redis, keys) == []
     assert not list(vsettings.video.storage.parent.rglob("escape*"))
     assert await redis.zcard(keys.video_due) == 0
+
+
+async def test_a_full_disk_fails_the_video_not_the_builder(
+    redis: Redis, keys: Keys, vsettings: Settings, jpegs: list[bytes], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fault test (issue 16): the video storage is full (ENOSPC while writing one session's file).
+    The builder logs it, retries with back-off, then marks that task ``error`` with the reason and
+    goes on: the next session's video is built. Sessions get their answers from the decider either
+    way; the video builder is a separate consumer of the frames."""
+    settings = with_video(vsettings, session_timeout=0)
+    full, fine = new_session(), new_session()
+    real = encode_video
+
+    def encode(frames: list[SourceFrame], path: Path, codec: Codec) -> EncodeResult:
+        if full in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(frames, path, codec)
+
+    monkeypatch.setattr(builder_module, "encode_video", encode)
+    monkeypatch.setattr(scheduler_module, "RETRY_BASE_S", 0.01)
+    for session in (full, fine):
+        times = irregular_times(4, end=time.time() - 1)
+        await publish_frames(redis, keys, session, jpegs[:4], times)
+        await publish_event(redis, keys, session, SessionOutcome.SUCCESS, at=times[-1], frames=4, jwt_id="j")
+    with caplog.at_level(logging.ERROR, logger="services.videobuilder.scheduler"):
+        await drain(redis, settings)
+    failed = await task_fields(redis, keys, full)
+    assert failed["status"] == "error"
+    assert "No space left on device" in failed["error"]
+    assert int(failed["attempts"]) == MAX_ATTEMPTS - 1  # counted on each retry, the last one ends it
+    assert sum("building its video failed" in r.getMessage() for r in caplog.records) == MAX_ATTEMPTS
+    assert [v.session_id for v in await videos(redis, keys)] == [fine]
+    assert not list(settings.video.storage.glob(f".{full}*"))  # no half-written file left behind

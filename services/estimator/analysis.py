@@ -30,6 +30,7 @@ from services.estimator.timings import Timings, shared_stage
 from shared.messages import Face, FaceAnalysis, FrameMessage, HeadPose, ImageQuality
 from shared.plugins import face_matcher_compares
 from shared.settings import Settings, ThresholdSettings
+from shared.stages import Stage
 from shared.thresholds import below, quality_failures
 
 
@@ -71,7 +72,7 @@ class FaceAnalyser:
         results: dict[int, dict[str, object]] = {}
         deep: list[int] = []
         for index, item in enumerate(items):
-            with item.timings.stage("quality"):
+            with item.timings.stage(Stage.QUALITY):
                 results[index] = {"image_quality": image_quality(face_crop(item.image, item.face.box), self.xp)}
             if self._worth_landmarks(item):
                 deep.append(index)
@@ -91,29 +92,29 @@ class FaceAnalyser:
         return minimum is None or face.box.width >= minimum / 2
 
     def _landmark_stages(self, items: list[Item], results: list[dict[str, object]]) -> None:
-        with shared_stage([item.timings for item in items], "landmarks"):
+        with shared_stage([item.timings for item in items], Stage.LANDMARKS):
             meshes = self.models.mesh.predict([(item.image, item.face) for item in items])
-        with shared_stage([item.timings for item in items], "iris"):
+        with shared_stage([item.timings for item in items], Stage.IRIS):
             irises = self.models.iris.predict([(item.image, mesh.landmarks) for item, mesh in
                                                zip(items, meshes, strict=True)])
         poses = []
         for item, mesh in zip(items, meshes, strict=True):
-            with item.timings.stage("face_state"):
+            with item.timings.stage(Stage.FACE_STATE):
                 mirrored = bool(item.frame.client and item.frame.client.mirrored)
                 poses.append(head_pose(mesh.landmarks, self.models.canonical, mirrored=mirrored))
         descriptors = self._descriptors(items, poses, [result["image_quality"] for result in results])
         for k, (item, mesh, iris, pose, result) in enumerate(zip(items, meshes, irises, poses, results, strict=True)):
             landmarks = mesh.landmarks
-            with item.timings.stage("face_state"):
+            with item.timings.stage(Stage.FACE_STATE):
                 mirrored = bool(item.frame.client and item.frame.client.mirrored)
                 iod = inter_ocular(landmarks)
                 result.update(head_pose=pose, eyes=eyes_state(iris), mouth=mouth_state(item.image, landmarks),
                               eyeglasses=glasses_state(item.image, landmarks))
             if item.light_wanted and self.models.light is not None:
-                with item.timings.stage("light"):
+                with item.timings.stage(Stage.LIGHT):
                     result["light"] = self.models.light.measure(item.image, landmarks, iris, item.face.box, iod,
                                                                 mirrored)
-            with item.timings.stage("parallax"):  # and the temporal track: both the session's geometry memory
+            with item.timings.stage(Stage.PARALLAX):  # and the temporal track: both the session's geometry memory
                 track = self._advance_track(item, landmarks, iod)
                 self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), track,
                                result)
@@ -127,7 +128,7 @@ class FaceAnalyser:
                 # skip its cost (~25 ms) on the others.
                 evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks, track.jitter())
                 for kind, estimator in self.models.evidences.items():
-                    if kind == "image_modification" and not self._modification_due(item.frame.frame_no):
+                    if kind == Stage.IMAGE_MODIFICATION and not self._modification_due(item.frame.frame_no):
                         continue
                     with item.timings.stage(kind):
                         result[kind] = estimator.estimate(evidence_input)
@@ -143,7 +144,7 @@ class FaceAnalyser:
                   and isinstance(quality, ImageQuality) and not quality_failures(quality, self._thresholds(item))]
         if self.models.sface is None or not wanted:
             return {}
-        with shared_stage([items[k].timings for k in wanted], "descriptor"):
+        with shared_stage([items[k].timings for k in wanted], Stage.DESCRIPTOR):
             found = self.models.sface.predict([(items[k].image, items[k].face) for k in wanted])
         return dict(zip(wanted, found, strict=True))
 

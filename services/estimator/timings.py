@@ -17,7 +17,8 @@ class Timings:
         try:
             yield
         finally:
-            self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 3)
+            key = str(name)  # a shared.stages.Stage is stored as its plain name
+            self.ms[key] = round(self.ms.get(key, 0.0) + (time.perf_counter() - started) * 1000, 3)
 
 
 @contextmanager
@@ -29,4 +30,4 @@ def shared_stage(timings: list[Timings], name: str) -> Iterator[None]:
     finally:
         share = (time.perf_counter() - started) * 1000 / max(len(timings), 1)
         for each in timings:
-            each.ms[name] = round(each.ms.get(name, 0.0) + share, 3)
+            each.ms[str(name)] = round(each.ms.get(str(name), 0.0) + share, 3)

@@ -27,6 +27,7 @@ from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Face, FrameMessage, LightSupport
 from shared.retention import StreamRetention
 from shared.settings import Settings
+from shared.stages import Stage
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,12 @@ class EstimatorWorker:
     def _detect(self, frame: FrameMessage, references: dict[str, Reference], settings: Settings) -> Detected:
         timings = Timings()
         try:
-            with timings.stage("decode"):
+            with timings.stage(Stage.DECODE):
                 image = decode_rgb(frame.image, settings.ingress.max_image_pixels)
         except ImageError as exc:
             log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
             return Detected(frame, timings, error=exc, width=frame.width, height=frame.height)
-        with timings.stage("detect"):
+        with timings.stage(Stage.DETECT):
             faces = tuple(self.detector.detect(image))
         height, width = image.shape[:2]
         selection = select_main_face(faces, width, height, settings.roi, settings.session.multiface_policy)

@@ -10,9 +10,8 @@ import logging
 
 from quart import Blueprint, Response, jsonify, request
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
 from shared.keys import Keys
 from shared.settings import Settings
 
@@ -39,7 +38,7 @@ def results_blueprint(settings: Settings, redis: Redis, keys: Keys) -> Blueprint
             return jsonify({"error": "unknown_jti"}), 404, private
         try:
             raw = await redis.get(keys.result(jwt_id))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("results store unreachable: %s", exc)
             return jsonify({"error": "unavailable"}), 503, private
         if raw is None:
