@@ -297,7 +297,7 @@ class LightChallengeSettings(Group):
     # Nine steps at least, 85 % of them split, four in five of those left/right: the left/right shape
     # is the faint part of the response (a screen subtends +-20 degrees at 40 cm), judged on the
     # left/right splits alone, and its noise shrinks with each one (docs/evaluation.md: on 8-10
-    # steps, three in four split, half of them left/right, one SIMULATED swap in 12 reached it).
+    # steps, three in four split, three in four of those left/right, a SIMULATED swap in 12 reached it).
     min_steps: int = Field(9, ge=3, le=20)
     max_steps: int = Field(11, ge=3, le=20)
     min_step_ms: int = Field(250, ge=250)  # 4 steps a second at most; shared/light.py keeps <= 3 changes
