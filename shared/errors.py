@@ -133,22 +133,22 @@ class MessageDecodeError(VigilError):
         self.raw = raw
 
 
-class OverloadedError(VigilError):
+class RetryLaterError(VigilError):
+    """A new session refused for now: the reply carries ``retry-after`` and the socket closes."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class OverloadedError(RetryLaterError):
     """A new session refused because the pipeline is beyond its capacity; retry after a while."""
 
     code = SystemCode.OVERLOADED
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
-
-class LimitedError(VigilError):
+class LimitedError(RetryLaterError):
     """A new session refused by an abuse limit (too many failures, sessions or new sessions from one
     address, device or user key); retry after a while."""
 
     code = SystemCode.LIMITED
-
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s

@@ -18,7 +18,7 @@ from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
 from services.ingress.limits import Client, Limits
 from services.ingress.page_headers import page_headers
-from services.ingress.replies import CloseCode, exception_text
+from services.ingress.replies import exception_text, refusal_close_code
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
@@ -123,7 +123,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             full = OverloadedError(f"{sockets.open} connections open, limit {settings.ingress.max_connections}",
                                    retry_after_s=settings.admission.retry_after_s)
             await websocket.send(exception_text(full))
-            await websocket.close(int(CloseCode.TRY_AGAIN_LATER), "too many connections")
+            await websocket.close(int(refusal_close_code(full)), "too many connections")
             return
         sockets.open += 1
         tasks = anyio.create_task_group()

@@ -22,10 +22,17 @@ from services.ingress.binding import token_binding
 from services.ingress.frames import FrameExchange
 from services.ingress.images import CheckedImage, check_frame
 from services.ingress.limits import Client, Limits
-from services.ingress.replies import CloseCode, close_code, error_text, exception_text, reply_text
+from services.ingress.replies import (
+    CloseCode,
+    close_code,
+    error_text,
+    exception_text,
+    refusal_close_code,
+    reply_text,
+)
 from services.ingress.sessions import SessionRegistry
 from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
-from shared.errors import LimitedError, OverloadedError, ProtocolError, SystemCode, VigilError
+from shared.errors import ProtocolError, RetryLaterError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.settings import Settings
@@ -109,13 +116,9 @@ class Connection:
         try:
             message = parse(data, max_header_bytes=self.settings.ingress.max_header_bytes)
             await self._dispatch(message, tasks)
-        except OverloadedError as exc:
-            # Told when to come back, then closed: an idle socket must not hold a place in the queue.
+        except RetryLaterError as exc:
             await self.send(exception_text(exc))
-            await self.close(CloseCode.TRY_AGAIN_LATER, "overloaded")
-        except LimitedError as exc:
-            await self.send(exception_text(exc))
-            await self.close(CloseCode.LIMITED, "limited")
+            await self.close(refusal_close_code(exc), exc.code.name.lower())
         except VigilError as exc:
             await self.send(exception_text(exc))
         except REDIS_OR_SOCKET_UNAVAILABLE as exc:

@@ -54,8 +54,12 @@ class Limits:
         limits = self.settings.abuse
         if not limits.is_enabled:
             return
-        for scope, value in client.named():
-            wait = await self.redis.ttl(self.keys.abuse_block(scope, value))
+        named = client.named()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope, value in named:
+                pipe.ttl(self.keys.abuse_block(scope, value))
+            waits: list[int] = await pipe.execute()
+        for (scope, _), wait in zip(named, waits, strict=True):
             if wait > 0:
                 await self._refused("blocked")
                 raise LimitedError(f"too many failed checks from this {scope.value}", retry_after_s=wait)
@@ -89,13 +93,16 @@ class Limits:
         limits = self.settings.abuse
         if not limits.is_enabled:
             return
-        now = self.clock()
-        for scope, value in client.named():
-            key = self.keys.abuse_failures(scope, value)
-            await self.redis.zadd(key, {session_id: now})
-            await self.redis.zremrangebyscore(key, "-inf", now - limits.window_s)
-            await self.redis.expire(key, limits.window_s)
-            failures = await self.redis.zcard(key)
+        now, named = self.clock(), client.named()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope, value in named:
+                key = self.keys.abuse_failures(scope, value)
+                pipe.zadd(key, {session_id: now})
+                pipe.zremrangebyscore(key, "-inf", now - limits.window_s)
+                pipe.expire(key, limits.window_s)
+                pipe.zcard(key)
+            counted = (await pipe.execute())[3::4]  # each key's ZCARD
+        for (scope, value), failures in zip(named, counted, strict=True):
             allowed = limits.max_failures_per_address if scope is Scope.ADDRESS else limits.max_failures_per_device
             if failures >= allowed:
                 block = Block(scope=scope, value=value, failures=failures, since=now, until=now + limits.block_s)

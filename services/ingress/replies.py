@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import IntEnum
 
-from shared.errors import LimitedError, OverloadedError, SystemCode, VigilError
+from shared.errors import RetryLaterError, SystemCode, VigilError
 from shared.lpproto import Command, format_message
 from shared.messages import ReplyKind, ReplyMessage, SessionEnd
 
@@ -36,6 +36,15 @@ CLOSE_CODES = {
 }
 
 
+# A refused new session is told when to come back, then closed: an idle socket must not hold a
+# place in the queue.
+REFUSAL_CLOSE_CODES = {SystemCode.OVERLOADED: CloseCode.TRY_AGAIN_LATER, SystemCode.LIMITED: CloseCode.LIMITED}
+
+
+def refusal_close_code(exc: RetryLaterError) -> CloseCode:
+    return REFUSAL_CLOSE_CODES.get(exc.code, CloseCode.TRY_AGAIN_LATER)
+
+
 def error_text(code: SystemCode, detail: str = "", *, retry_after_s: int | None = None) -> str:
     headers = {"error": str(int(code))}
     if detail:
@@ -46,7 +55,7 @@ def error_text(code: SystemCode, detail: str = "", *, retry_after_s: int | None 
 
 
 def exception_text(exc: VigilError) -> str:
-    retry_after = exc.retry_after_s if isinstance(exc, OverloadedError | LimitedError) else None
+    retry_after = exc.retry_after_s if isinstance(exc, RetryLaterError) else None
     return error_text(exc.code, str(exc), retry_after_s=retry_after)
 
 
