@@ -20,7 +20,7 @@ from services.decider.policy import Decision, decide
 from services.decider.replies import error_reply, stats_reply, success_reply, token_claims
 from services.decider.report import estimations
 from services.decider.signing import SigningKeys
-from services.decider.state import AuditKind, SessionState, apply
+from services.decider.state import AuditKind, SessionState, advance
 from services.decider.store import SessionStore
 from shared.consumer import Delivery
 from shared.keys import Keys
@@ -78,8 +78,9 @@ class Decider:
             # The light step shown at that moment is no part of the token's estimations.
             bestshot = msgpack.packb({"image": estimation.image, "estimations": full.model_copy(
                 update={"light_challenge": None}).model_dump(mode="json", by_alias=True, exclude_none=True)})
+        after = advance(state, decision.events, settings.session.aggregate_frames)
         if decision.success:
-            reply = await self._success(estimation, state, decision, bestshot, jwt_id, settings)
+            reply = await self._success(estimation, after, decision, bestshot, jwt_id, settings)
         else:
             shown = full if settings.env is Env.DEVELOPMENT else estimations(
                 estimation, decision.checks, settings, full=False, progress=decision.progress, light=decision.light)
@@ -87,22 +88,20 @@ class Decider:
         if decision.end is not None:
             await postprocess.before_final_answer(self.redis, self.keys, settings, estimation.session_id,
                                                   estimation.frame_no)
-        await self.store.commit(state, decision.events, reply, bestshot, settings)
+        await self.store.commit(after, decision.events, reply, bestshot, settings)
 
-    async def _success(self, estimation: EstimationMessage, state: SessionState, decision: Decision,
+    async def _success(self, estimation: EstimationMessage, after: SessionState, decision: Decision,
                        bestshot: bytes | None, jwt_id: str, settings: Settings) -> ReplyMessage:
-        stored = bestshot or await self.store.bestshot(state.session_id)
+        """``after``: the session with this frame's events applied (its transcript includes it)."""
+        stored = bestshot or await self.store.bestshot(after.session_id)
         if stored is None:
-            raise RuntimeError(f"session {state.session_id}: success without a best shot")
+            raise RuntimeError(f"session {after.session_id}: success without a best shot")
         best = msgpack.unpackb(stored, raw=False)
-        claims = token_claims(state.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
+        claims = token_claims(after.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
                               decision.defences)
-        after = state  # the transcript includes this frame: the events it adds, applied
-        for event in decision.events:
-            after = apply(after, event, settings.session.aggregate_frames)
         claims["transcript"] = after.transcript
-        claims = await bind(self.redis, self.keys, settings, state.session_id, claims)  # iss, aud, nonce; minimal
-        log.info("session %s passed at frame %d (%s)", state.session_id, estimation.frame_no, decision.codes)
+        claims = await bind(self.redis, self.keys, settings, after.session_id, claims)  # iss, aud, nonce; minimal
+        log.info("session %s passed at frame %d (%s)", after.session_id, estimation.frame_no, decision.codes)
         return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)
 
     async def _publish(self, reply: ReplyMessage, settings: Settings) -> None:

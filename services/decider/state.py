@@ -50,8 +50,12 @@ def apply(state: SessionState, event: AuditEvent, window_size: int) -> SessionSt
     return state.model_copy(update={"end": event.end, "jwt_id": event.jwt_id})
 
 
-def rebuild(session_id: str, events: Iterable[AuditEvent], window_size: int) -> SessionState:
-    state = SessionState(session_id=session_id)
+def advance(state: SessionState, events: Iterable[AuditEvent], window_size: int) -> SessionState:
+    """The state after ``events`` in order."""
     for event in events:
         state = apply(state, event, window_size)
     return state
+
+
+def rebuild(session_id: str, events: Iterable[AuditEvent], window_size: int) -> SessionState:
+    return advance(SessionState(session_id=session_id), events, window_size)

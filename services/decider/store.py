@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgpack
 from redis.asyncio import Redis
 
-from services.decider.state import AuditEvent, SessionState, apply, rebuild
+from services.decider.state import AuditEvent, SessionState, rebuild
 from shared.keys import Keys
 from shared.messages import ENTRY_FIELD, ReplyMessage, decode, encode
 from shared.settings import Settings
@@ -27,10 +27,9 @@ class SessionStore:
         return bytes(data) if data is not None else None
 
     async def commit(self, state: SessionState, events: list[AuditEvent], reply: ReplyMessage,
-                     bestshot: bytes | None, settings: Settings) -> SessionState:
-        """``settings``: the frame's live settings (window size, lifetimes, stream bounds)."""
-        for event in events:
-            state = apply(state, event, settings.session.aggregate_frames)
+                     bestshot: bytes | None, settings: Settings) -> None:
+        """Store ``state``, the session after ``events`` (state.advance), and the events and reply
+        that led to it; ``settings``: the frame's live settings (lifetimes, stream bounds)."""
         sid, ttl = state.session_id, settings.session.ttl_s
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.keys.decider_state(sid), msgpack.packb(state.model_dump(mode="python")), ex=ttl)
@@ -46,7 +45,6 @@ class SessionStore:
             pipe.xadd(self.keys.decisions, encode(reply), maxlen=settings.bus.stream_maxlen,  # type: ignore[arg-type]
                       approximate=True)
             await pipe.execute()
-        return state
 
     async def audit_events(self, session_id: str) -> list[AuditEvent]:
         entries = await self.redis.xrange(self.keys.audit(session_id))
