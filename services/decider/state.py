@@ -13,7 +13,7 @@ from shared.audit import AuditEvent, AuditKind, WindowFrame
 from shared.messages import Model, SessionEnd
 from shared.transcript import link, start
 
-__all__ = ["AuditEvent", "AuditKind", "SessionState", "WindowFrame", "apply", "rebuild"]
+__all__ = ["AuditEvent", "AuditKind", "SessionState", "WindowFrame", "advance", "apply", "rebuild"]
 
 
 class SessionState(Model):

@@ -129,11 +129,11 @@ class LightChallenge:
         sent = [issue.step.index for issue in state.issued if issue.frame_no < estimation.frame_no]
         tag = client.light_step if client is not None else None
         shown = tag if sent and tag is not None and tag in sent[-1 - self.options.max_lag_frames - 1:] else None
-        timed = client is not None and shown is not None
-        state.observations.append(Observation(
-            frame_no=estimation.frame_no, at=estimation.received_at, shown=shown, sample=sample,
-            captured_ms=client.frame_time_ms if timed and client is not None else None,
-            painted_ms=client.light_painted_ms if timed and client is not None else None))
+        # The page's capture and paint times count with the tag they belong to.
+        captured, painted = (client.frame_time_ms, client.light_painted_ms) if client and shown is not None else (
+            None, None)
+        state.observations.append(Observation(frame_no=estimation.frame_no, at=estimation.received_at, shown=shown,
+                                              sample=sample, captured_ms=captured, painted_ms=painted))
 
     def _issue(self, state: LightMemory, index: int, estimation: EstimationMessage) -> Verdict:
         state.issued.append(IssuedStep(step=state.sequence[index], frame_no=estimation.frame_no,

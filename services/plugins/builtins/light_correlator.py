@@ -106,9 +106,10 @@ def correlate(issued: Sequence[IssuedStep], observations: Sequence[Observation],
     steps = {item.step.index: item for item in issued}
     timed = _timed(observations)
     lags = DELAYS_MS if timed else tuple(float(lag) for lag in range(MAX_LAG_SEARCHED + 1))
+    paints = _paints(observations)
 
     def assign(lag: float) -> list[tuple[int, Observation]]:
-        return _assign_delayed(observations, lag) if timed else _assign(observations, int(lag))
+        return _assign_delayed(observations, paints, lag) if timed else _assign(observations, int(lag))
 
     fits: dict[float, Fit] = {}
     for lag in lags:
@@ -176,11 +177,15 @@ def _timed(observations: Sequence[Observation]) -> bool:
     return bool(tagged) and all(o.captured_ms is not None and o.painted_ms is not None for o in tagged)
 
 
-def _assign_delayed(observations: Sequence[Observation], delay_ms: float) -> list[tuple[int, Observation]]:
+def _paints(observations: Sequence[Observation]) -> list[tuple[float, int]]:
+    """(paint time, step) as the page reported them with its tags, in time order."""
+    return sorted({(o.painted_ms, o.shown) for o in observations if o.shown is not None and o.painted_ms is not None})
+
+
+def _assign_delayed(observations: Sequence[Observation], paints: list[tuple[float, int]],
+                    delay_ms: float) -> list[tuple[int, Observation]]:
     """(step, observation) pairs when each frame shows the step painted last before its capture
-    time less ``delay_ms`` (paint times as the page reported them with its tags)."""
-    paints = sorted({(o.painted_ms, o.shown) for o in observations
-                     if o.shown is not None and o.painted_ms is not None})
+    time less ``delay_ms``."""
     times = [at for at, _ in paints]
     pairs = []
     for observation in observations:
