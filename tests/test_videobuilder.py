@@ -147,15 +147,21 @@ async def test_session_resumed_before_its_timeout_yields_one_video(
     assert_real_time(path, first + second)  # the reconnection's gap is in the video, as it happened
 
 
+async def dropped(redis: Redis, keys: Keys, settings: Settings, images: list[bytes]) -> tuple[str, list[float]]:
+    """A session whose client went away after ``images``, its video built: its id and frame times."""
+    session = new_session()
+    times = irregular_times(len(images), end=time.time() - 3)
+    await publish_frames(redis, keys, session, images, times)
+    await publish_event(redis, keys, session, SessionOutcome.DISCONNECTED, at=times[-1] + 0.1, frames=len(images))
+    await drain(redis, settings)
+    return session, times
+
+
 async def test_session_resumed_after_its_video_was_built_still_has_one_video(
     redis: Redis, keys: Keys, vsettings: Settings, jpegs: list[bytes],
 ) -> None:
     settings = with_video(vsettings, session_timeout=0)
-    session = new_session()
-    first = irregular_times(12, end=time.time() - 3)
-    await publish_frames(redis, keys, session, jpegs[:12], first)
-    await publish_event(redis, keys, session, SessionOutcome.DISCONNECTED, at=first[-1] + 0.1, frames=12)
-    await drain(redis, settings)
+    session, first = await dropped(redis, keys, settings, jpegs[:12])
     [early] = await videos(redis, keys)
     assert (early.frame_count, early.outcome) == (12, SessionOutcome.DISCONNECTED)
     # The session may still resume: its frames wait on disk beside the video, not in Redis.
@@ -183,11 +189,7 @@ async def test_held_frames_go_when_the_session_can_no_longer_resume(
     redis: Redis, keys: Keys, vsettings: Settings, jpegs: list[bytes],
 ) -> None:
     settings = with_video(vsettings, session_timeout=0)
-    session = new_session()
-    times = irregular_times(6, end=time.time() - 3)
-    await publish_frames(redis, keys, session, jpegs[:6], times)
-    await publish_event(redis, keys, session, SessionOutcome.DISCONNECTED, at=times[-1] + 0.1, frames=6)
-    await drain(redis, settings)
+    await dropped(redis, keys, settings, jpegs[:6])
     [video] = await videos(redis, keys)
     kept = held.held_path(Path(video.path))
     storage = settings.video.storage
