@@ -81,9 +81,12 @@ class Page:
             self.step = step
         return reply
 
-    async def until_done(self, limit: int = 120) -> list[Reply]:
+    async def until_done(self, limit_s: float = 60.0) -> list[Reply]:
+        # Bounded in time, not in frames: the server's steps last milliseconds, so a faster machine
+        # sends more frames per sequence (a frame count cut CI's two-sequence session short).
+        deadline = anyio.current_time() + limit_s
         replies = [await self.frame()]
-        while replies[-1].command is Command.STATS and len(replies) < limit:
+        while replies[-1].command is Command.STATS and anyio.current_time() < deadline:
             await anyio.sleep(0.05)  # a page's frame interval: steps last 250-500 ms
             try:
                 replies.append(await self.frame())
