@@ -8,7 +8,7 @@ MODELS := var/models/.prepared-$(shell sha256sum services/estimator/models/manif
 # Production needs VIGIL_ENV=production and VIGIL_JWT__KEY (see docs/settings.md).
 export VIGIL_ENV ?= development
 
-.PHONY: install models run test lint typecheck pytest bench bench-capacity fuzz soak clean browser
+.PHONY: install models run test lint typecheck pytest bench bench-capacity fuzz soak clean system
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -31,12 +31,12 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install models browser
+pytest: install models system
 	$(VENV)/bin/pytest
 
-# Debian's Chromium for the page tests (installed as root when missing; never a downloaded browser).
-browser:
-	sh infra/install_browser.sh
+# Debian's Chromium, nginx and Prometheus for the tests that run them (installed as root when missing).
+system:
+	sh infra/install_system.sh
 
 test: lint typecheck pytest
 

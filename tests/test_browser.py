@@ -3,7 +3,7 @@ its camera fed by ``--use-file-for-fake-video-capture`` from .y4m files made her
 (never copied into the repository), against the real services (ingress, estimator, decider) on a
 real Redis.
 
-Chromium comes from ``infra/install_browser.sh`` (the project's set-up; never ``playwright
+Chromium comes from ``infra/install_system.sh`` (the project's set-up; never ``playwright
 install``). Missing browser: these tests skip locally with the reason, and fail when ``CI`` is set.
 Screenshots are kept under the test's tmp dir; with ``UPDATE_SCREENSHOTS=1`` the prompt
 screenshot also replaces ``docs/screenshots/check-page.png`` (made from a CC0 portrait only).
@@ -60,7 +60,7 @@ KIOSK = UiConfig(
 def require_browser() -> None:
     problem = None
     if not CHROMIUM.is_file():
-        problem = f"{CHROMIUM} is missing: run infra/install_browser.sh as root (make test does)"
+        problem = f"{CHROMIUM} is missing: run infra/install_system.sh as root (make test does)"
     else:
         try:
             import playwright.sync_api  # noqa: F401
