@@ -12,13 +12,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from infra import config_command
+from infra import config_command, nginx_command, tls_selfsigned
 from infra.client import LPClient
 from infra.media import iter_frames
 from shared.cli_errors import OneLineParser, one_line, validation_summary
 from shared.errors import ConfigError
 from shared.lpproto import Command
-from shared.redis_url import environment_redis_settings, resolve_url, shown
+from shared.redis_url import environment_redis_settings
 from shared.settings import load_settings
 
 
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     show.add_argument("name")
 
     config_command.add_parser(commands)
+    tls_selfsigned.add_parser(commands)
+    nginx_command.add_parser(commands)
 
     evaluate = commands.add_parser("eval", help="measure liveness on real media through the running pipeline")
     evaluate.add_argument("--media", type=Path, default=Path("../shared/data"), help="the media folder")
@@ -129,6 +131,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_ui_config(args))
     if args.command == "config":
         return asyncio.run(config_command.run(args))
+    if args.command == "tls-selfsigned":
+        return tls_selfsigned.run(args)
+    if args.command == "nginx-config":
+        return nginx_command.run(args)
     from infra.prepare_models import prepare
 
     prepare(Path("var/models"), Path("var/cache"))
@@ -178,13 +184,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 async def _first_use(redis_url: str | None, payload: dict[str, Any]) -> bool:
-    from redis.asyncio import Redis
-
     from shared.keys import Keys
+    from shared.redis_connect import connect as connect_redis
+    from shared.redis_connect import with_url
     from shared.tokens import first_use
 
     redis_settings = environment_redis_settings()
-    redis = Redis.from_url(redis_url or resolve_url(redis_settings), socket_connect_timeout=5)
+    redis = connect_redis(with_url(redis_settings, redis_url))
     try:
         return await first_use(redis, Keys(redis_settings.key_prefix), payload)
     finally:
@@ -193,15 +199,16 @@ async def _first_use(redis_url: str | None, payload: dict[str, Any]) -> bool:
 
 async def _ui_config(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
-    from redis.asyncio import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
     from shared.keys import Keys
+    from shared.redis_connect import connect as connect_redis
+    from shared.redis_connect import describe, with_url
     from shared.ui_config import DEFAULT_NAME, UiConfig
 
-    redis_settings = environment_redis_settings()
-    url = args.redis_url or resolve_url(redis_settings)
+    redis_settings = with_url(environment_redis_settings(), args.redis_url)
+    where = describe(redis_settings)
     prefix = args.prefix or redis_settings.key_prefix
     config: UiConfig | None = None
     if args.action == "load":
@@ -216,12 +223,12 @@ async def _ui_config(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"vigil ui-config: {args.file} is not a valid UI config: {validation_summary(exc)}", file=sys.stderr)
             return 2
-    redis = Redis.from_url(url, socket_connect_timeout=5)
+    redis = connect_redis(redis_settings)
     store = UiConfigStore(redis, Keys(prefix))
     try:
         if config is not None:
             await store.put(config)
-            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {shown(url)}")
+            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {where}")
         elif args.action == "list":
             names = await store.names()
             for name in names:
@@ -234,7 +241,7 @@ async def _ui_config(args: argparse.Namespace) -> int:
         print(f"vigil ui-config: {exc}", file=sys.stderr)
         return 1
     except (RedisConnectionError, OSError) as exc:
-        print(f"vigil ui-config: Redis at {shown(url)} is unreachable: {exc}", file=sys.stderr)
+        print(f"vigil ui-config: Redis at {where} is unreachable: {exc}", file=sys.stderr)
         return 1
     except ConfigError as exc:
         print(f"vigil ui-config: {exc}", file=sys.stderr)
