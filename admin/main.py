@@ -13,7 +13,6 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from admin.accounts import NAME_PATTERN, NAME_RULE, AccountStore
@@ -25,11 +24,16 @@ from admin.context import AdminContext
 from admin.passwords import Passwords
 from shared.bus import connect
 from shared.cli_errors import OneLineParser, one_line
+from shared.endpoint import endpoint
 from shared.errors import ConfigError
+from shared.health import HEALTH
 from shared.keys import Keys
 from shared.logs import setup_logging
-from shared.redis_url import VAR_DIR, environment_redis_settings, resolve_url, shown
-from shared.settings import Settings, load_settings
+from shared.monitor import monitor
+from shared.redis_connect import connect as connect_redis
+from shared.redis_connect import describe
+from shared.redis_url import VAR_DIR, environment_redis_settings
+from shared.settings import RedisSettings, Settings, load_settings
 
 
 def hypercorn_config(settings: Settings) -> Config:
@@ -42,18 +46,29 @@ def hypercorn_config(settings: Settings) -> Config:
 
 async def serve_panel(settings: Settings) -> None:
     redis = connect(settings)
+    keys = Keys(settings.redis.key_prefix)
+    sampler = asyncio.create_task(monitor(redis, keys, [], settings.metrics.sample_interval_s))  # readiness: Redis
     try:
-        policy = AdminPolicy.from_settings(settings.admin, settings.proxy)
-        context = AdminContext(settings=settings, redis=redis, policy=policy)
-        await create_first_admin(context.accounts, context.passwords, context.actions)
-        await serve(create_app(settings, redis, context.policy), hypercorn_config(settings))
+        async with endpoint(settings.metrics, "admin"):
+            policy = AdminPolicy.from_settings(settings.admin, settings.proxy)
+            context = AdminContext(settings=settings, redis=redis, policy=policy)
+            await create_first_admin(context.accounts, context.passwords, context.actions)
+            app = create_app(settings, redis, context.policy)
+
+            @app.before_serving
+            async def started() -> None:
+                HEALTH.mark_started()
+
+            await serve(app, hypercorn_config(settings))
     finally:
+        sampler.cancel()
         await redis.aclose()
 
 
-async def set_password(redis_url: str, prefix: str, name: str) -> None:
+async def set_password(settings: RedisSettings, var_dir: Path, name: str) -> None:
     """Needs the Redis alone: no JWT key, no other setting (a production shell has none of them)."""
-    redis = Redis.from_url(redis_url, socket_connect_timeout=5)
+    redis = connect_redis(settings, var_dir=var_dir)
+    prefix = settings.key_prefix
     try:
         keys = Keys(prefix)
         password = await reset_password(AccountStore(redis, keys), Passwords(PasswordHasher()),
@@ -78,11 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     with one_line(f"python -m admin{' ' + args.command if args.command else ''}"):
         if args.command == "set-password":
             redis = environment_redis_settings()
-            url = resolve_url(redis, args.var)
             try:
-                asyncio.run(set_password(url, redis.key_prefix, args.name))
+                asyncio.run(set_password(redis, args.var, args.name))
             except (RedisError, OSError) as exc:
-                raise ConfigError(f"Redis at {shown(url)} is unreachable ({exc.__class__.__name__}): start "
-                                  "`make run` (its embedded Redis) or set VIGIL_REDIS__URL") from None
+                where = describe(redis, args.var)
+                raise ConfigError(f"Redis at {where} is unreachable ({exc.__class__.__name__}): start "
+                                  "`make run` (its embedded Redis) or set VIGIL_REDIS__*") from None
         else:
-            asyncio.run(serve_panel(load_settings()))
+            settings = load_settings()
+            setup_logging(settings.logging.level, settings.logging.format)  # now that they are known
+            asyncio.run(serve_panel(settings))

@@ -22,7 +22,8 @@ from shared.errors import ConfigError, MessageDecodeError
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigConflict, ConfigStore, InvalidOverride
 from shared.messages import ConfigChange, decode
-from shared.redis_url import resolve_url, shown
+from shared.redis_connect import connect as connect_redis
+from shared.redis_connect import describe, with_url
 from shared.settings import Settings, load_settings
 
 
@@ -58,12 +59,12 @@ async def run(args: argparse.Namespace) -> int:
         print(f"vigil config: the environment's settings do not load ({exc}); run with the services' VIGIL_*",
               file=sys.stderr)
         return 2
-    url = args.redis_url or resolve_url(settings.redis)
-    redis = Redis.from_url(url, socket_connect_timeout=5)
+    redis_settings = with_url(settings.redis, args.redis_url)
+    redis = connect_redis(redis_settings)
     try:
         return await _act(args, ConfigStore(redis, Keys(settings.redis.key_prefix)), settings, redis)
     except (RedisConnectionError, OSError) as exc:
-        print(f"vigil config: Redis at {shown(url)} is unreachable: {exc}", file=sys.stderr)
+        print(f"vigil config: Redis at {describe(redis_settings)} is unreachable: {exc}", file=sys.stderr)
         return 1
     finally:
         await redis.aclose()

@@ -54,6 +54,7 @@ class Worker:
     args: list[str]
     process: asyncio.subprocess.Process | None = None
     restarts: deque[float] = field(default_factory=deque)
+    metrics_port: int = 0  # its /metrics and /health/* port (shared/endpoint.py); 0: none
 
 
 class Launcher:
@@ -66,13 +67,20 @@ class Launcher:
             Worker(f"{name}-{i}" if scale.get(name, 1) > 1 else name, args)
             for name, args in SERVICES.items() for i in range(1, scale.get(name, 1) + 1)
         ]
+        first_port = settings.metrics.launcher_first_port
+        if first_port:  # one port each, in start order, kept across restarts (the scraper's targets)
+            for index, worker in enumerate(self.workers):
+                worker.metrics_port = first_port + index
         self.redis: RedisServer | None = None
         self.stopping = asyncio.Event()
         self.watchers: list[asyncio.Task[None]] = []
 
-    def child_env(self, redis_url: str) -> dict[str, str]:
+    def child_env(self, redis_url: str | None) -> dict[str, str]:
+        """The children's environment: the embedded Redis's URL when the launcher started it, else
+        the configured ``VIGIL_REDIS__*`` (URL, host or sentinels) as the launcher itself has it."""
         env = dict(os.environ)
-        env["VIGIL_REDIS__URL"] = redis_url
+        if redis_url is not None:
+            env["VIGIL_REDIS__URL"] = redis_url
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -80,8 +88,8 @@ class Launcher:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
-        redis_url = self.settings.redis.url
-        if redis_url is None:
+        redis_url: str | None = None
+        if self.settings.redis.is_embedded:
             # Its own password (var/secrets/redis.password, 0600), handed to the children in their URL.
             self.redis = RedisServer(
                 self.var_dir / "redis", port=self.settings.redis.embedded_port,
@@ -90,6 +98,8 @@ class Launcher:
             redis_url = await asyncio.to_thread(self.redis.start)
             log.info("embedded redis-server at %s (data in %s)", shown(redis_url), self.redis.directory)
         env = self.child_env(redis_url)
+        if any(worker.metrics_port for worker in self.workers):
+            log.info("metrics and health: %s", ", ".join(f"{w.name} :{w.metrics_port}" for w in self.workers))
         try:
             for worker in self.workers:
                 await self._spawn(worker, env)
@@ -105,6 +115,7 @@ class Launcher:
             await self._stop_all()
 
     async def _spawn(self, worker: Worker, env: dict[str, str]) -> None:
+        env = {**env, "VIGIL_METRICS__PORT": str(worker.metrics_port)}  # distinct, or 0: none (never shared)
         worker.process = await asyncio.create_subprocess_exec(
             sys.executable, *worker.args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the children in order
@@ -118,7 +129,9 @@ class Launcher:
             assert process is not None
             assert process.stdout is not None
             async for line in process.stdout:
-                sys.stdout.write(f"[{worker.name}] {line.decode(errors='replace')}")
+                # A JSON log line (logging.format=json) names its process itself and stays parseable.
+                prefix = "" if line.startswith(b"{") else f"[{worker.name}] "
+                sys.stdout.write(f"{prefix}{line.decode(errors='replace')}")
                 sys.stdout.flush()
             code = await process.wait()
             if self.stopping.is_set():

@@ -55,9 +55,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_answers(port: int) -> bool:
+def port_answers(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -65,19 +65,23 @@ def port_answers(port: int) -> bool:
 
 class RedisServer:
     def __init__(self, directory: Path, port: int | None = None, *, persist: bool = True,
-                 password: str | None = None, persistence: Persistence | None = None) -> None:
+                 password: str | None = None, persistence: Persistence | None = None, bind: str = "127.0.0.1",
+                 config: tuple[str, ...] = ()) -> None:
         self.directory, self.port, self.persist = directory, port or free_port(), persist
-        self.password = password
+        self.password, self.bind = password, bind
+        # More configuration lines on standard input, beside the password (e.g. `replicaof`,
+        # `masterauth`): a secret among them stays out of `ps`.
+        self.config = config
         self.persistence = persistence or Persistence()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return embedded_url(self.port, self.password)
+        return embedded_url(self.port, self.password, self.bind)
 
     def command(self) -> list[str]:
         # "-": the configuration (the password) comes on standard input; the rest are arguments.
-        args = [redis_server_binary(), "-", "--port", str(self.port), "--bind", "127.0.0.1",
+        args = [redis_server_binary(), "-", "--port", str(self.port), "--bind", self.bind,
                 "--dir", str(self.directory), "--protected-mode", "yes", "--save", ""]
         if self.persist:
             keep = self.persistence
@@ -90,7 +94,7 @@ class RedisServer:
         return args
 
     def start(self, timeout: float = 10.0) -> str:
-        if port_answers(self.port):
+        if port_answers(self.port, self.bind):
             raise PortTaken(
                 f"port {self.port} already answers (another Redis or stack?): set VIGIL_REDIS__EMBEDDED_PORT to a "
                 f"free port, or VIGIL_REDIS__URL to use that server")
@@ -98,7 +102,8 @@ class RedisServer:
         self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.STDOUT)
         assert self.process.stdin is not None
-        self.process.stdin.write(f"requirepass {self.password}\n".encode() if self.password else b"")
+        lines = ([f"requirepass {self.password}"] if self.password else []) + list(self.config)
+        self.process.stdin.write("".join(f"{line}\n" for line in lines).encode())
         self.process.stdin.close()
         self.wait_ready(timeout)
         return self.url
@@ -119,7 +124,7 @@ class RedisServer:
         raise TimeoutError(f"redis-server not ready on port {self.port} after {timeout}s")
 
     def _answering_pid(self) -> int | None:
-        client = sync_redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=0.5,
+        client = sync_redis.Redis(host=self.bind, port=self.port, password=self.password, socket_timeout=0.5,
                                   socket_connect_timeout=0.2)
         try:
             info: dict[str, object] = client.info("server")  # type: ignore[assignment]

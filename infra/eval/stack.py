@@ -22,13 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 class Stack:
     """Services of one Vigil deployment on a given Redis URL and key prefix."""
 
-    def __init__(self, redis_url: str, prefix: str, log_dir: Path, **overrides: str) -> None:
+    def __init__(self, redis_url: str, prefix: str, log_dir: Path, redis_env: dict[str, str] | None = None, /,
+                 **overrides: str) -> None:
+        """``redis_url``: where the harness checks readiness; the services go there too unless
+        ``redis_env`` names their Redis another way (the sentinels of tests/test_failover.py)."""
         self.redis_url, self.prefix, self.log_dir = redis_url, prefix, log_dir
         self.port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")},
             "VIGIL_ENV": "development",
-            "VIGIL_REDIS__URL": redis_url,
+            **(redis_env if redis_env is not None else {"VIGIL_REDIS__URL": redis_url}),
             "VIGIL_REDIS__KEY_PREFIX": prefix,
             "VIGIL_INGRESS__PORT": str(self.port),
             "VIGIL_ESTIMATOR__MODELS_DIR": str(ROOT / "var" / "models"),

@@ -13,7 +13,6 @@ from infra.replay.recorded import Answer, load, load_range
 from shared.bus import connect
 from shared.errors import ConfigError
 from shared.keys import Keys
-from shared.redis_url import resolve_url
 from shared.settings import Settings, load_settings
 
 
@@ -82,9 +81,6 @@ def main(session_id: str | None, *, settings_file: Path | None, prefix: str | No
     except (ConfigError, ValueError, OSError) as exc:
         print(f"vigil replay: {exc}", file=sys.stderr)
         return 2
-    if settings.redis.url is None:  # the embedded Redis of `vigil run`, with its password
-        settings = settings.model_copy(update={"redis": settings.redis.model_copy(
-            update={"url": resolve_url(settings.redis)})})
     return asyncio.run(run(session_id, settings, prefix or settings.redis.key_prefix,
                            files or settings.file_logger.path, stream_range))
 

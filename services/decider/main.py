@@ -27,7 +27,7 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    serve(run)
+    serve(run, "decider")
 
 
 if __name__ == "__main__":

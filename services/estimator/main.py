@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import anyio
 import onnxruntime as ort
 
 from services.estimator.analysis import FaceAnalyser, Models
@@ -22,8 +25,10 @@ from services.estimator.runtime import open_session
 from services.estimator.worker import EstimatorWorker
 from shared.bus import connect
 from shared.consumer import Consumer
+from shared.health import HEALTH
 from shared.keys import Group, Keys
 from shared.messages import FrameMessage
+from shared.metrics import MODEL_LOAD_SECONDS
 from shared.service import live_settings, run_consumers, serve
 from shared.settings import Settings
 
@@ -31,7 +36,9 @@ from shared.settings import Settings
 def build_detector(settings: Settings) -> YuNetDetector:
     spec = load_spec("yunet")
     options = settings.estimator
+    started = time.perf_counter()
     session = open_session(spec, options.models_dir, options.device, options.intra_op_threads)
+    MODEL_LOAD_SECONDS.labels("yunet").set(time.perf_counter() - started)
     detector = YuNetDetector(session, spec, score_threshold=settings.thresholds.detection)
     detector.warm_up()
     return detector
@@ -42,7 +49,10 @@ def build_models(settings: Settings) -> Models:
 
     def session(name: str) -> tuple[ort.InferenceSession, ModelSpec]:
         spec = load_spec(name)
-        return open_session(spec, options.models_dir, options.device, options.intra_op_threads), spec
+        started = time.perf_counter()
+        loaded = open_session(spec, options.models_dir, options.device, options.intra_op_threads)
+        MODEL_LOAD_SECONDS.labels(name).set(time.perf_counter() - started)
+        return loaded, spec
 
     mesh = FaceMeshModel(*session("face_mesh"))
     iris = IrisModel(*session("iris"))
@@ -83,7 +93,10 @@ def build_analyser(settings: Settings) -> FaceAnalyser:
 
 async def run(settings: Settings) -> None:
     keys = Keys(settings.redis.key_prefix)
-    detector, analyser = build_detector(settings), build_analyser(settings)
+    with HEALTH.loading_("models"):
+        # Off the event loop, so the endpoint answers "not ready: loading models" meanwhile.
+        detector = await anyio.to_thread.run_sync(build_detector, settings)
+        analyser = await anyio.to_thread.run_sync(build_analyser, settings)
     redis = connect(settings)
     live = await live_settings(redis, keys, settings)
     worker = EstimatorWorker(redis, keys, live, detector, analyser)
@@ -95,7 +108,7 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    serve(run)
+    serve(run, "estimator")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from shared.faces import select_main_face
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Face, FrameMessage, LightSupport
+from shared.metrics import observe_stages
 from shared.retention import StreamRetention
 from shared.settings import Settings
 from shared.stages import Stage
@@ -48,6 +49,8 @@ class EstimatorWorker:
         tagged = {f.config_tag: await self.live.for_tag(f.config_tag) for f in frames}
         # CPU-bound model work runs off the event loop, so the loop keeps serving Redis.
         estimations, updated = await anyio.to_thread.run_sync(self.analyse_all, frames, references, tagged)
+        for estimation in estimations:
+            observe_stages(estimation.timings)
         await self.references.save(updated)
         # Estimations carry the frame's image: trimmed by count, size and age like the frames.
         await self.retention.publish(self.redis, [(self.keys.estimations, e, len(e.image or b"")) for e in estimations])

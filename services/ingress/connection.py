@@ -35,6 +35,7 @@ from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
 from shared.errors import ProtocolError, RetryLaterError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
+from shared.metrics import FRAMES_RECEIVED, REDIS_ERRORS, REPLIES_SENT, ROUND_TRIP, WEBSOCKET_CLOSES
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Connection:
         async with self._send_lock:
             if not self.closed:
                 self.closed = True
+                WEBSOCKET_CLOSES.labels(str(int(code))).inc()
                 await self._close(int(code), reason)
 
     def idle(self, now: float) -> str | None:
@@ -123,6 +125,7 @@ class Connection:
             await self.send(exception_text(exc))
         except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("bus unavailable: %s", exc)
+            REDIS_ERRORS.labels("ingress").inc()
             await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
 
     async def _dispatch(self, message: LPMessage, tasks: TaskGroup) -> None:
@@ -140,6 +143,7 @@ class Connection:
         image = check_frame(message.headers.get("content-type"), message.body, self.settings.ingress)
         client = self.client.model_copy(update=frame_client(message.headers, self.client))
         self.in_flight = True
+        FRAMES_RECEIVED.inc()
         tasks.start_soon(self._frame, self.exchange, image, client)
 
     async def _connect(self, message: LPMessage, tasks: TaskGroup) -> None:
@@ -209,15 +213,19 @@ class Connection:
             reply = await exchange.submit(image, frame_no, client)
         except VigilError as exc:
             await self.send(exception_text(exc))
+            replied(ReplyKind.ERROR, began)
             return
         except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("bus unavailable for session %s: %s", exchange.session_id, exc)
+            REDIS_ERRORS.labels("ingress").inc()
             await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
+            replied(ReplyKind.ERROR, began)
             return
         finally:
             self.in_flight = False
             self.quiet_since = self.clock()
         await self.send(reply_text(reply))
+        replied(reply.kind, began)
         if self.admission is not None:
             self.admission.observe((time.monotonic() - began) * 1000.0)
         if reply.end is not None:
@@ -233,6 +241,9 @@ class Connection:
         if self.admitted and self.admission is not None:
             self.admitted = False
             self.admission.left()
+        if not self.closed:  # the peer closed it (or the network did)
+            self.closed = True
+            WEBSOCKET_CLOSES.labels("client").inc()
         if self.exchange is None:
             return
         try:
@@ -242,6 +253,11 @@ class Connection:
                 await self.limits.closed(self.who, self.exchange.session_id)
         except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
+
+
+def replied(kind: ReplyKind, began: float) -> None:
+    REPLIES_SENT.labels(kind.value).inc()
+    ROUND_TRIP.labels(kind.value).observe(time.monotonic() - began)
 
 
 def client_key(headers: dict[str, str], name: str) -> str | None:

@@ -10,9 +10,12 @@ from hypercorn.config import Config
 
 from services.ingress.app import create_app
 from shared.bus import connect
-from shared.keys import Keys
+from shared.endpoint import endpoint
+from shared.health import HEALTH
+from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings, follow_log_level
 from shared.logs import setup_logging
+from shared.monitor import monitor
 from shared.settings import Settings, load_settings
 
 
@@ -30,18 +33,30 @@ async def run(settings: Settings) -> None:
     redis = connect(settings)
     # The ingress decides nothing itself (its frames carry its config tag); its log level is live, and
     # the light challenge's policy it announces in CONNECTED.
-    live = LiveSettings(redis, Keys(settings.redis.key_prefix), settings, block_ms=settings.bus.block_ms)
+    keys = Keys(settings.redis.key_prefix)
+    live = LiveSettings(redis, keys, settings, block_ms=settings.bus.block_ms)
     watcher = asyncio.create_task(follow_log_level(live))
+    # The frames' backlog for the estimators is what the ingress admits sessions by: it samples it.
+    sampler = asyncio.create_task(monitor(redis, keys, [(keys.frames, Group.ESTIMATOR)],
+                                          settings.metrics.sample_interval_s))
+    app = create_app(settings, redis, live)
+
+    @app.before_serving
+    async def started() -> None:
+        HEALTH.mark_started()
+
     try:
-        await serve(create_app(settings, redis, live), hypercorn_config(settings))
+        async with endpoint(settings.metrics, "ingress"):
+            await serve(app, hypercorn_config(settings))
     finally:
         watcher.cancel()
+        sampler.cancel()
         await redis.aclose()
 
 
 def main() -> None:
     settings = load_settings()
-    setup_logging(settings.logging.level)
+    setup_logging(settings.logging.level, settings.logging.format)
     asyncio.run(run(settings))
 
 

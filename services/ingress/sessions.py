@@ -12,6 +12,7 @@ from shared.bus import publish
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import SESSION_NONCE, Keys
 from shared.messages import SessionEvent, SessionOutcome
+from shared.metrics import SESSIONS_ENDED
 
 
 class SessionRegistry:
@@ -61,6 +62,7 @@ class SessionRegistry:
 
     async def end(self, session_id: str, outcome: SessionOutcome, frames: int, jwt_id: str | None = None) -> None:
         """Record how the session ended (or that its connection dropped) and announce it."""
+        SESSIONS_ENDED.labels(outcome.value).inc()
         if outcome is not SessionOutcome.DISCONNECTED:
             await self.redis.hset(self.keys.session(session_id), "ended", outcome.value)  # type: ignore[misc]
         event = SessionEvent(session_id=session_id, outcome=outcome, at=time.time(), frames=frames, jwt_id=jwt_id)

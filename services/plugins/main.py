@@ -40,7 +40,7 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    serve(run)
+    serve(run, "plugins")
 
 
 if __name__ == "__main__":

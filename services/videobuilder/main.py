@@ -17,10 +17,13 @@ from services.videobuilder.scheduler import Scheduler
 from services.videobuilder.tasks import TaskStore
 from shared.bus import connect
 from shared.consumer import Consumer, consumer_name
+from shared.endpoint import endpoint
+from shared.health import HEALTH
 from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
 from shared.logs import setup_logging
 from shared.messages import FrameMessage, SessionEvent
+from shared.monitor import monitor
 from shared.service import live_settings
 from shared.settings import Settings, load_settings
 
@@ -72,12 +75,18 @@ def compose(redis: Redis, settings: Settings, *, name: str | None = None, poll_s
 
 async def run(settings: Settings) -> None:
     redis = connect(settings)
+    keys = Keys(settings.redis.key_prefix)
     try:
-        live = await live_settings(redis, Keys(settings.redis.key_prefix), settings)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(live.watch)
-            await compose(redis, settings, live=live).run()
-            tasks.cancel_scope.cancel()
+        async with endpoint(settings.metrics, "videobuilder"):
+            live = await live_settings(redis, keys, settings)
+            builder = compose(redis, settings, live=live)
+            watched = [(c.stream, c.group) for c in (builder.frames, builder.events)]
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(live.watch)
+                tasks.start_soon(monitor, redis, keys, watched, settings.metrics.sample_interval_s)
+                HEALTH.mark_started()
+                await builder.run()
+                tasks.cancel_scope.cancel()
     finally:
         await redis.aclose()
 
@@ -85,6 +94,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     setup_logging()
     settings = load_settings()
+    setup_logging(settings.logging.level, settings.logging.format)  # now that they are known
     os.nice(NICENESS)
     if not settings.video_redis.is_enabled:
         # The guide's VideoRedis switch: no frames are held and no video is made.
