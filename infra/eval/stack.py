@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis as sync_redis
@@ -66,12 +67,14 @@ class Stack:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, service: str) -> subprocess.Popen[bytes]:
+    def start(self, service: str, *, host: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """``host``: a command prefix that runs the service elsewhere (``ip netns exec NAME``: the
+        other host of tests/test_multihost.py); it must exec, so the pid stays the service's."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{service}-{len(self.processes)}.log").open("wb") as log:
             # The child keeps its own copy of the descriptor; the parent's closes here.
             process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"], env=self.env, cwd=ROOT, stdout=log,
+                [*host, sys.executable, "-m", f"services.{service}"], env=self.env, cwd=ROOT, stdout=log,
                 stderr=subprocess.STDOUT,
             )
         self.processes.append((service, process))
