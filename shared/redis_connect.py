@@ -42,8 +42,9 @@ def secret(value: Any) -> str | None:
 
 def connect(redis: RedisSettings, *, var_dir: Path = VAR_DIR) -> Redis:
     """A client for the configured Redis (bytes in, bytes out)."""
+    # redis-py 6+ retries a command once on a timeout by itself (retry_on_timeout is its default).
     options: dict[str, Any] = {"decode_responses": False, "health_check_interval": HEALTH_CHECK_S,
-                               "socket_connect_timeout": CONNECT_TIMEOUT_S, "retry_on_timeout": True}
+                               "socket_connect_timeout": CONNECT_TIMEOUT_S}
     tls: dict[str, Any] = {"ssl_ca_certs": str(redis.tls_ca_file)} if redis.tls_ca_file else {}
     if redis.sentinel_master_name:
         sentinels = [(host, int(port)) for host, _, port in (a.rpartition(":") for a in redis.sentinels)]
