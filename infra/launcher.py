@@ -39,6 +39,12 @@ SERVICES: dict[str, list[str]] = {
 # (onnxruntime runs one thread per call): without --scale, one estimator per core the launcher
 # may use, up to this many (measured on 2 cores: docs/operations.md "Capacity").
 MAX_DEFAULT_ESTIMATORS = 4
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core); a service whose
+# thread pool writes frames (the FileLogger) then holds memory freed in one arena that the next
+# allocation in another cannot reuse, and its RSS creeps for the first tens of minutes (the plugins
+# process +12.9 % in the 30-minute soak of 2026-12-07). Two arenas cap that; the pool's threads
+# only do file I/O, so they do not contend for them. Unset by a person who sets it themselves.
+ALLOCATOR_ENV = {"MALLOC_ARENA_MAX": "2"}
 # A restarted embedded Redis loads its append-only file before it answers (the 30-minute soak's
 # file reached 1.4 GB).
 REDIS_RESTART_TIMEOUT_S = 60.0
@@ -78,7 +84,7 @@ class Launcher:
     def child_env(self, redis_url: str | None) -> dict[str, str]:
         """The children's environment: the embedded Redis's URL when the launcher started it, else
         the configured ``VIGIL_REDIS__*`` (URL, host or sentinels) as the launcher itself has it."""
-        env = dict(os.environ)
+        env = {**ALLOCATOR_ENV, **os.environ}
         if redis_url is not None:
             env["VIGIL_REDIS__URL"] = redis_url
         env["PYTHONUNBUFFERED"] = "1"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import redis as sync_redis
 
+from infra.launcher import ALLOCATOR_ENV
 from infra.redis_server import free_port
 from shared.keys import Keys
 
@@ -30,6 +31,7 @@ class Stack:
         self.redis_url, self.prefix, self.log_dir = redis_url, prefix, log_dir
         self.port = free_port()
         self.env = {
+            **ALLOCATOR_ENV,  # as `vigil run` starts its children
             **{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")},
             "VIGIL_ENV": "development",
             **(redis_env if redis_env is not None else {"VIGIL_REDIS__URL": redis_url}),
