@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl as ssl_module
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,14 +35,19 @@ class Reply:
 
 
 class LPClient:
-    def __init__(self, url: str, *, open_timeout: float = 10.0, max_size: int = 16 * 1024 * 1024) -> None:
-        self.url, self.open_timeout, self.max_size = url, open_timeout, max_size
+    def __init__(self, url: str, *, open_timeout: float = 10.0, max_size: int = 16 * 1024 * 1024,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
+        """``ssl``: for ``wss://`` with a certificate the system does not trust (a self-signed one)."""
+        self.url, self.open_timeout, self.max_size, self.ssl = url, open_timeout, max_size, ssl
         self.ws: ClientConnection | None = None
         self.session_id: str | None = None
         self.heartbeats = 0
 
     async def __aenter__(self) -> LPClient:
-        self.ws = await connect(self.url, open_timeout=self.open_timeout, max_size=self.max_size)
+        if self.ssl is not None:
+            self.ws = await connect(self.url, open_timeout=self.open_timeout, max_size=self.max_size, ssl=self.ssl)
+        else:  # websockets picks the system's trust store for wss:// itself
+            self.ws = await connect(self.url, open_timeout=self.open_timeout, max_size=self.max_size)
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -9,7 +9,9 @@ set -eu
 
 PACKAGES="chromium chromium-driver nginx openssl prometheus"
 if [ "${1:-}" = "containers" ]; then
-    PACKAGES="$PACKAGES podman runc debootstrap"
+    # netavark + aardvark-dns: compose services find each other by name (the CNI backend alone has no DNS);
+    # catatonit: `init: true`.
+    PACKAGES="$PACKAGES podman runc debootstrap netavark aardvark-dns catatonit"
 fi
 
 missing=""
