@@ -31,14 +31,38 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-pytest: install models system
+pytest: install models system node
 	$(VENV)/bin/pytest
+
+# axe-core, TypeScript and jose for the check page's tests (pinned by package-lock.json; nothing of it
+# is served): `npm ci` with the machine's Node.js, again whenever the lock file changes.
+NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
+.PHONY: node
+node: $(NODE_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 # Debian's Chromium, nginx and Prometheus for the tests that run them (installed as root when missing).
 system:
 	sh infra/install_system.sh
 
 test: lint typecheck pytest
+
+# The fast loop: lint, types and every test that starts no process, browser or container and needs
+# no media or model (those are marked e2e, tests/conftest.py): under a minute on the 2-core VM.
+.PHONY: check
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q -m "not e2e"
+
+# The Dockerfile and compose.yaml for real (podman): image built, stack up, a session over wss:// through
+# nginx, stack down (tests/containers/check.py). Not part of `make test` (the build takes minutes); CI runs both.
+.PHONY: test-containers
+test-containers: install
+	sh infra/install_system.sh containers
+	$(PY) -m tests.containers.check
 
 bench: install models
 	$(PY) -m load.bench_roundtrip
@@ -48,6 +72,11 @@ bench: install models
 SESSIONS ?= 4,8,12,16,24
 bench-capacity: install models
 	$(PY) -m load.bench_capacity --sessions $(SESSIONS)
+
+# Redis CPU per 100 frames/s: ~40 KB frames through the real services, Redis's INFO cpu/commandstats.
+.PHONY: bench-redis
+bench-redis: install models
+	$(PY) -m load.bench_redis_cpu
 
 # The LPProto and image-path fuzzer at length (make test runs 1,000 examples): README "Fuzzing".
 FUZZ_EXAMPLES ?= 10000
@@ -60,4 +89,4 @@ soak: install models
 	$(PY) -m load.soak_retention --minutes 30 --rate 27 --sessions 6 --estimators 2
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache node_modules

@@ -32,7 +32,8 @@ class UiConfig(BaseModel):
     video_height: int = Field(480, ge=120, le=3840)
     mode: ShootingMode = ShootingMode.SELFIE
     # Replaces the page's built-in text: a code (frame-check or system code, as a string key) or a
-    # page string by its name (e.g. "start", "cameraDenied"; services/ingress/static/i18n.js).
+    # page string by its name (e.g. "start", "cameraDenied"; services/ingress/static/i18n/en.json),
+    # in every language, or in one only as "LANG:key" ("es:start"; docs/translations.md).
     error_messages: dict[str, str] = Field(default_factory=dict)
     success_message: str | None = None
     start_button_text: str | None = None

@@ -76,7 +76,7 @@ window.vigilChecker = checker;
 checker.on("state", ({ state }) => { document.body.dataset.state = state; });
 checker.openCamera().then((ok) => { document.body.dataset.camera = ok ? "on" : "off"; });
 """
-CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".json": "application/json"}
 
 
 class FakeVigil:

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 import anyio
-from quart import Quart, Response, jsonify, websocket
+from quart import Quart, Response, jsonify, request, websocket
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -82,6 +82,14 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         limit = round(admission.limit) if admission.settings.is_enabled else None  # null: admission off
         return jsonify({"status": "ok", "redis": "ok", "sessions_open": admission.open,
                         "sessions_limit": limit, "frames_backlog": admission.last_backlog}), 200
+
+    @app.after_request
+    async def library_cors(response: Response) -> Response:
+        # Another site's page may import vigil.js (docs/integration.md): modules and the messages
+        # they fetch load in CORS mode. Public files, no credentials: any origin.
+        if request.path.startswith("/static/"):
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     @app.get("/")
     async def index() -> Response:

@@ -1,265 +1,90 @@
-// Messages of the check page and of the Vigil library, in English and Russian.
+// Messages of the check page and of the Vigil library, one JSON file per language in ./i18n/.
 //
-// Keys are the LPProto codes as strings (frame checks 1-103, system codes 1000-1019, WebSocket
-// close codes 4000-4005 as "close.NNNN") and named keys for the page's own strings. A UI
-// config's `error_messages` replaces any of them by key (codes or names alike), and its
-// dedicated fields (success_message, start_button_text, mode_tooltip,
-// camera_not_attached_message) replace theirs. Every code of docs/protocol.md has a message in
-// every language here: tests/test_page.py checks that against shared/errors.py.
+// Keys are the LPProto codes as strings (frame checks 1-103, system codes 1000-1022, WebSocket
+// close codes as "close.NNNN") and named keys for the page's own strings. Only the language in
+// use is fetched (each file is ~6-12 KB; all ten inline would double the page's weight), and
+// English only when that one cannot be loaded. Every language has every key:
+// tests/test_page_i18n.py checks that, and the codes against shared/errors.py. How the texts are
+// written: docs/translations.md.
+//
+// A UI config's `error_messages` replaces any of them by key ("1", "start", "close.4002"), or
+// for one language only by "LANG:key" ("es:start"); its dedicated fields (success_message,
+// start_button_text, mode_tooltip, camera_not_attached_message) replace theirs.
 
-export const MESSAGES = {
-  en: {
-    // Frame checks (STATS.errors)
-    "1": "We can't see a face. Look into the camera.",
-    "2": "More than one face is in view. Only you should be in the picture.",
-    "3": "Put your face inside the oval.",
-    "10": "The picture is blurred. Hold the camera still.",
-    "11": "Too bright. Move away from the strong light.",
-    "12": "Too dark. Find a place with more light.",
-    "13": "The light is uneven. Face the light source.",
-    "14": "There is glare on your face. Move away from the direct light.",
-    "20": "Your face is too close to the edge. Move it towards the centre.",
-    "21": "Your face is too close to the top edge. Move down a little.",
-    "22": "Your face is too close to the edge. Move it towards the centre.",
-    "23": "Your face is too close to the bottom edge. Move up a little.",
-    "24": "The camera picture is too small. Choose another camera.",
-    "25": "Your face is too small. Come closer or zoom in.",
-    "30": "Look straight into the camera, don't turn your head.",
-    "31": "Keep your head level, don't tilt it up or down.",
-    "32": "Keep your head straight, don't lean it sideways.",
-    "40": "Open your eyes.",
-    "45": "Close your mouth.",
-    "46": "Uncover your mouth.",
-    "50": "Please take off your glasses.",
-    "51": "Please take off your sunglasses.",
-    "60": "The picture quality is too low. Find better light and hold still.",
-    "70": "We could not confirm a live person yet. Keep looking into the camera.",
-    "71": "The check cannot continue with this video.",
-    "72": "The check cannot continue with this video.",
-    "80": "A different face appeared. The same person must stay in front of the camera.",
-    "81": "A virtual camera is in use. Choose a real camera.",
-    "90": "Blink.",
-    "91": "Slowly turn your head to your left.",
-    "92": "Slowly turn your head to your right.",
-    "93": "Slowly tilt your head up.",
-    "94": "Slowly tilt your head down.",
-    "95": "Smile.",
-    "96": "Open your mouth.",
-    "97": "Too slow. Let's try another action.",
-    "99": "The check cannot be passed in this session.",
-    "100": "Hold still and look at the screen.",
-    "101": "Move away from bright light and turn your screen brightness up.",
-    "102": "The check failed. Try again.",
-    "103": "This check needs the colour light on your screen.",
-    // System codes (ERROR replies)
-    "1000": "Something went wrong on our side. Retrying…",
-    "1001": "The page and the service do not understand each other. Reload the page.",
-    "1002": "The page and the service do not understand each other. Reload the page.",
-    "1003": "Connecting…",
-    "1004": "Connecting…",
-    "1005": "Please wait…",
-    "1006": "The camera picture could not be sent. Reload the page.",
-    "1007": "The camera picture could not be sent. Reload the page.",
-    "1008": "The camera picture could not be read. Retrying…",
-    "1009": "The camera picture is too large. Choose another camera.",
-    "1010": "The camera picture has an unsupported size. Choose another camera.",
-    "1011": "The camera description is too long. Choose another camera.",
-    "1012": "The session expired. Starting a new one…",
-    "1013": "This page is out of date. Reload the page.",
-    "1014": "The service is busy. Retrying…",
-    "1015": "This check has already ended. Start again.",
-    "1016": "Too many attempts. Start again.",
-    "1017": "The service is temporarily unavailable. Retrying…",
-    "1018": "The page sent something the service did not accept. Reload the page.",
-    "1019": "The camera picture is too large. Choose another camera.",
-    "1020": "Many people are checking right now. Retrying soon…",
-    "1021": "The check paused for too long. Reconnecting…",
-    "1022": "Too many attempts from this device or network. Please try again later.",
-    // How a session ended (WebSocket close codes)
-    "close.4000": "The check was stopped. Start again.",
-    "close.4002": "Too many attempts. Start again when you are ready.",
-    "close.4003": "We could not confirm a live person. Start again when you are ready.",
-    "close.4004": "A different face appeared. Start again.",
-    "close.4005": "The check cannot be passed in this session.",
-    "close.4007": "Too many attempts from this device or network. Please try again later.",
-    "close.protocol": "The connection was closed by the service. Reload the page.",
-    unknownCheck: "Adjust your position and hold still.",
-    unknownError: "Something went wrong. Retrying…",
-    // The page
-    title: "Face check",
-    intro: "Look into the camera. Put your face inside the oval and press Start.",
-    start: "Start",
-    stop: "Stop",
-    restart: "Try again",
-    modeLabel: "Selfie mode",
-    modeTooltip: "Selfie mode shows the picture mirrored, like a mirror. Turn it off when someone else holds the camera.",
-    zoomIn: "Zoom in",
-    zoomOut: "Zoom out",
-    zoomLevel: "Zoom {zoom}×",
-    cameraLabel: "Camera",
-    cameraDefault: "Camera {n}",
-    loading: "Loading…",
-    openingCamera: "Opening the camera…",
-    ready: "Ready. Press Start when your face is inside the oval.",
-    connecting: "Connecting…",
-    reconnecting: "Connection lost. Reconnecting ({attempt} of {max})…",
-    waiting: "Many people are checking right now. Retrying in {seconds} s…",
-    gaveUp: "We could not reach the service. Check your connection and try again.",
-    hold: "Hold still…",
-    checking: "Checking…",
-    progress: "Step {done} of {total}",
-    success: "Done! You have passed the check.",
-    redirecting: "Redirecting…",
-    stopped: "Stopped. Press Start to try again.",
-    cameraDenied: "Camera access was denied. Allow the camera in your browser settings and reload the page.",
-    cameraNotAttached: "No camera found. Connect a camera and reload the page.",
-    cameraBusy: "The camera is used by another application. Close it and try again.",
-    cameraUnsupported: "This browser cannot open the camera here. Use a current browser over HTTPS.",
-    cameraEnded: "The camera stopped working. Check it and press Start again.",
-    cameraFailed: "The camera could not be opened.",
-    unknownConfig: "This page is not set up: there is no configuration named “{name}”.",
-    configFailed: "The page settings could not be loaded. Reload the page.",
-    // The screen-light challenge: the photosensitivity warning and the light overlay
-    lightTitle: "Colours on your screen",
-    lightWarning: "For this check your screen will show a few colours for about 5 seconds. Turn your screen brightness up. If flashing light can affect you, choose the check without colours.",
-    lightStart: "Start",
-    lightDecline: "Check without colours",
-    lightCancel: "Cancel",
-    lightHint: "Turn your screen brightness up.",
-    lightStop: "Stop",
-  },
-  ru: {
-    "1": "Лицо не видно. Посмотрите в камеру.",
-    "2": "В кадре больше одного лица. В кадре должны быть только вы.",
-    "3": "Поместите лицо внутрь овала.",
-    "10": "Изображение размыто. Держите камеру неподвижно.",
-    "11": "Слишком ярко. Отойдите от яркого света.",
-    "12": "Слишком темно. Найдите место светлее.",
-    "13": "Свет падает неравномерно. Повернитесь лицом к источнику света.",
-    "14": "На лице блики. Отойдите от прямого света.",
-    "20": "Лицо слишком близко к краю кадра. Сместитесь к центру.",
-    "21": "Лицо слишком близко к верхнему краю. Опуститесь немного ниже.",
-    "22": "Лицо слишком близко к краю кадра. Сместитесь к центру.",
-    "23": "Лицо слишком близко к нижнему краю. Поднимитесь немного выше.",
-    "24": "Изображение с камеры слишком маленькое. Выберите другую камеру.",
-    "25": "Лицо слишком маленькое. Подойдите ближе или увеличьте масштаб.",
-    "30": "Смотрите прямо в камеру, не поворачивайте голову.",
-    "31": "Держите голову ровно, не наклоняйте её вверх или вниз.",
-    "32": "Держите голову прямо, не наклоняйте её набок.",
-    "40": "Откройте глаза.",
-    "45": "Закройте рот.",
-    "46": "Не закрывайте рот.",
-    "50": "Пожалуйста, снимите очки.",
-    "51": "Пожалуйста, снимите солнцезащитные очки.",
-    "60": "Качество изображения слишком низкое. Найдите свет получше и не двигайтесь.",
-    "70": "Пока не удалось подтвердить живое присутствие. Продолжайте смотреть в камеру.",
-    "71": "Проверку нельзя продолжить с этим видео.",
-    "72": "Проверку нельзя продолжить с этим видео.",
-    "80": "В кадре появилось другое лицо. Перед камерой должен оставаться один и тот же человек.",
-    "81": "Используется виртуальная камера. Выберите настоящую камеру.",
-    "90": "Моргните.",
-    "91": "Медленно поверните голову влево.",
-    "92": "Медленно поверните голову вправо.",
-    "93": "Медленно поднимите голову вверх.",
-    "94": "Медленно опустите голову вниз.",
-    "95": "Улыбнитесь.",
-    "96": "Откройте рот.",
-    "97": "Слишком медленно. Попробуем другое действие.",
-    "99": "В этой сессии проверку пройти нельзя.",
-    "100": "Не двигайтесь и смотрите на экран.",
-    "101": "Отойдите от яркого света и увеличьте яркость экрана.",
-    "102": "Проверка не пройдена. Попробуйте снова.",
-    "103": "Для этой проверки нужен цветной свет экрана.",
-    "1000": "На нашей стороне произошла ошибка. Повторяем…",
-    "1001": "Страница и сервис не понимают друг друга. Перезагрузите страницу.",
-    "1002": "Страница и сервис не понимают друг друга. Перезагрузите страницу.",
-    "1003": "Подключение…",
-    "1004": "Подключение…",
-    "1005": "Подождите…",
-    "1006": "Не удалось отправить изображение с камеры. Перезагрузите страницу.",
-    "1007": "Не удалось отправить изображение с камеры. Перезагрузите страницу.",
-    "1008": "Не удалось прочитать изображение с камеры. Повторяем…",
-    "1009": "Изображение с камеры слишком большое. Выберите другую камеру.",
-    "1010": "Размер изображения с камеры не поддерживается. Выберите другую камеру.",
-    "1011": "Описание камеры слишком длинное. Выберите другую камеру.",
-    "1012": "Сессия истекла. Начинаем новую…",
-    "1013": "Страница устарела. Перезагрузите страницу.",
-    "1014": "Сервис занят. Повторяем…",
-    "1015": "Эта проверка уже завершена. Начните заново.",
-    "1016": "Слишком много попыток. Начните заново.",
-    "1017": "Сервис временно недоступен. Повторяем…",
-    "1018": "Сервис не принял данные страницы. Перезагрузите страницу.",
-    "1019": "Изображение с камеры слишком большое. Выберите другую камеру.",
-    "1020": "Сейчас проверку проходит много людей. Скоро повторим…",
-    "1021": "Проверка долго стояла на паузе. Подключаемся снова…",
-    "1022": "Слишком много попыток с этого устройства или из этой сети. Попробуйте позже.",
-    "close.4000": "Проверка остановлена. Начните заново.",
-    "close.4002": "Слишком много попыток. Начните заново, когда будете готовы.",
-    "close.4003": "Не удалось подтвердить живое присутствие. Начните заново, когда будете готовы.",
-    "close.4004": "В кадре появилось другое лицо. Начните заново.",
-    "close.4005": "В этой сессии проверку пройти нельзя.",
-    "close.4007": "Слишком много попыток с этого устройства или из этой сети. Попробуйте позже.",
-    "close.protocol": "Сервис закрыл соединение. Перезагрузите страницу.",
-    unknownCheck: "Поправьте положение и не двигайтесь.",
-    unknownError: "Что-то пошло не так. Повторяем…",
-    title: "Проверка лица",
-    intro: "Посмотрите в камеру. Поместите лицо внутрь овала и нажмите «Начать».",
-    start: "Начать",
-    stop: "Остановить",
-    restart: "Попробовать снова",
-    modeLabel: "Режим селфи",
-    modeTooltip: "В режиме селфи изображение отражено, как в зеркале. Выключите его, если камеру держит другой человек.",
-    zoomIn: "Увеличить",
-    zoomOut: "Уменьшить",
-    zoomLevel: "Масштаб {zoom}×",
-    cameraLabel: "Камера",
-    cameraDefault: "Камера {n}",
-    loading: "Загрузка…",
-    openingCamera: "Открываем камеру…",
-    ready: "Готово. Нажмите «Начать», когда лицо будет внутри овала.",
-    connecting: "Подключение…",
-    reconnecting: "Соединение потеряно. Переподключение ({attempt} из {max})…",
-    waiting: "Сейчас проверку проходит много людей. Повторим через {seconds} с…",
-    gaveUp: "Не удалось связаться с сервисом. Проверьте подключение и попробуйте снова.",
-    hold: "Не двигайтесь…",
-    checking: "Проверяем…",
-    progress: "Шаг {done} из {total}",
-    success: "Готово! Проверка пройдена.",
-    redirecting: "Переходим дальше…",
-    stopped: "Остановлено. Нажмите «Начать», чтобы попробовать снова.",
-    cameraDenied: "Доступ к камере запрещён. Разрешите камеру в настройках браузера и перезагрузите страницу.",
-    cameraNotAttached: "Камера не найдена. Подключите камеру и перезагрузите страницу.",
-    cameraBusy: "Камера занята другим приложением. Закройте его и попробуйте снова.",
-    cameraUnsupported: "Этот браузер не может открыть камеру здесь. Используйте современный браузер и HTTPS.",
-    cameraEnded: "Камера перестала работать. Проверьте её и снова нажмите «Начать».",
-    cameraFailed: "Не удалось открыть камеру.",
-    unknownConfig: "Страница не настроена: конфигурации с именем «{name}» нет.",
-    configFailed: "Не удалось загрузить настройки страницы. Перезагрузите страницу.",
-    lightTitle: "Цвета на экране",
-    lightWarning: "Во время проверки экран примерно 5 секунд будет показывать несколько цветов. Увеличьте яркость экрана. Если мигающий свет может вам навредить, выберите проверку без цветов.",
-    lightStart: "Начать",
-    lightDecline: "Проверка без цветов",
-    lightCancel: "Отмена",
-    lightHint: "Увеличьте яркость экрана.",
-    lightStop: "Остановить",
-  },
+export const LANGUAGES = ["en", "ru", "es", "pt-BR", "fr", "de", "tr", "ar", "zh-Hans", "hi"];
+const RIGHT_TO_LEFT = new Set(["ar"]);
+// Chinese in traditional characters: we have none; better the reader's next language than the
+// simplified script chosen for them.
+const TRADITIONAL = /^zh-(hant|tw|hk|mo)\b/;
+// The page's last words when even English cannot be fetched (the network went mid-load).
+const BUILT_IN = {
+  configFailed: "The page settings could not be loaded. Reload the page.",
+  unknownError: "Something went wrong. Retrying…",
+  unknownCheck: "Adjust your position and hold still.",
 };
 
-export const LANGUAGES = Object.keys(MESSAGES);
+const tables = new Map(); // language -> its messages, once loaded
+const pending = new Map(); // language -> the promise of its messages
+
+/** Ours for a BCP 47 tag ("pt" and "pt-PT" -> "pt-BR", "zh-CN" -> "zh-Hans"), or null. */
+export function matchLanguage(tag) {
+  const wanted = String(tag ?? "").trim().toLowerCase().replace(/_/g, "-");
+  if (!wanted) return null;
+  const exact = LANGUAGES.find((lang) => lang.toLowerCase() === wanted);
+  if (exact) return exact;
+  if (TRADITIONAL.test(wanted)) return null;
+  const base = wanted.split("-")[0];
+  return LANGUAGES.find((lang) => lang.toLowerCase().split("-")[0] === base) ?? null;
+}
 
 /** The first of the browser's preferred languages that we have, else English. */
 export function pickLanguage(preferred = globalThis.navigator?.languages ?? []) {
   for (const tag of preferred) {
-    const base = String(tag).toLowerCase().split("-")[0];
-    if (base in MESSAGES) return base;
+    const lang = matchLanguage(tag);
+    if (lang) return lang;
   }
   return "en";
 }
 
-/** A message lookup: overrides (from the UI config) first, then the language, then English. */
+/** "rtl" for a right-to-left language, else "ltr" (for the `dir` attribute). */
+export function direction(lang) {
+  return RIGHT_TO_LEFT.has(lang) ? "rtl" : "ltr";
+}
+
+/**
+ * Fetch a language's messages (once; later calls share the promise). On failure it loads English
+ * instead and resolves to "en"; else to the language itself.
+ */
+export function loadMessages(lang, base = new URL("./i18n/", import.meta.url)) {
+  const wanted = matchLanguage(lang) ?? "en";
+  if (!pending.has(wanted)) {
+    const fetched = fetch(new URL(`${wanted}.json`, base))
+      .then((response) => {
+        if (!response.ok) throw new Error(`${response.status} for ${response.url}`);
+        return response.json();
+      })
+      .then((table) => {
+        tables.set(wanted, table);
+        return wanted;
+      });
+    pending.set(wanted, fetched);
+    fetched.catch(() => pending.delete(wanted)); // a later call tries again
+  }
+  return pending.get(wanted).catch((error) => {
+    if (wanted === "en") throw error;
+    console.error(`vigil: messages in ${wanted} could not be loaded; using English`, error);
+    return loadMessages("en", base);
+  });
+}
+
+/**
+ * A message lookup: the overrides (a UI config's) for this language ("es:start"), then for any
+ * language ("start"), then the language's own table, then English. Looked up at each call, so a
+ * translator made before its language finished loading speaks it once it has.
+ */
 export function translator(lang, overrides = {}) {
-  const table = MESSAGES[lang] ?? MESSAGES.en;
-  const lookup = (id) => overrides[id] ?? table[id] ?? MESSAGES.en[id];
+  const lookup = (id) =>
+    overrides[`${lang}:${id}`] ?? overrides[id] ?? tables.get(lang)?.[id] ?? tables.get("en")?.[id] ?? BUILT_IN[id];
   function t(key, params = {}) {
     const id = String(key);
     let text = lookup(id);

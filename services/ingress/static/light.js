@@ -7,6 +7,8 @@
 // elements (styled by style.css's `.vigil-light*` and `.vigil-dialog*` rules), paints on the next
 // animation frame and keeps what it paints within WCAG 2.3.1 whatever the service sends.
 
+import { direction } from "./i18n.js";
+
 // Photosensitivity (WCAG 2.3.1; the same rule as shared/light.py): at most 3 luminance changes in
 // any second (stricter than WCAG's 3 flashes, each a pair of changes), a change being a move of
 // 0.1 in relative luminance where the darker side is below 0.8; never a saturated red,
@@ -147,6 +149,7 @@ export class LightPainter {
     const dialog = document.createElement("dialog");
     dialog.className = "vigil-dialog";
     dialog.lang = this.lang;
+    dialog.dir = direction(this.lang); // it sits outside the page's <main>: its own direction
     const id = `vigil-light-${++dialogCount}`;
     const title = document.createElement("h2");
     title.id = `${id}-title`;
@@ -294,6 +297,7 @@ export class LightPainter {
     const element = document.createElement("div");
     element.className = "vigil-light-caption";
     element.lang = this.lang;
+    element.dir = direction(this.lang);
     const prompt = document.createElement("p");
     prompt.className = "vigil-light-prompt";
     prompt.setAttribute("aria-hidden", "true");

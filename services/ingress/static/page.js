@@ -4,17 +4,17 @@
 // screen-light challenge, the library asks the person first (its photosensitivity warning) and
 // paints the colours; the prompts stay in this page's live region.
 //
-// Query: `cn` the UI config's name; `lang` forces a language (else the browser's); `nonce` the
-// relying party's nonce (it comes back in the JWT).
+// Query: `cn` the UI config's name; `lang` forces a language (a BCP 47 tag: "es", "pt-BR", "ar";
+// else the browser's); `nonce` the relying party's nonce (it comes back in the JWT).
 
 import { Checker } from "./vigil.js";
-import { MESSAGES, pickLanguage, translator } from "./i18n.js";
+import { direction, loadMessages, matchLanguage, pickLanguage, translator } from "./i18n.js";
 
 const REDIRECT_DELAY_MS = 1500;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const configName = params.get("cn") || "default";
-const lang = MESSAGES[params.get("lang")] ? params.get("lang") : pickLanguage();
+const lang = matchLanguage(params.get("lang")) ?? pickLanguage();
 let t = translator(lang);
 
 const ui = {
@@ -41,6 +41,7 @@ function setState(state) {
 
 function translatePage() {
   document.documentElement.lang = lang;
+  document.documentElement.dir = direction(lang); // style.css uses logical sides: it mirrors for "rtl"
   document.title = t("title");
   for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(element.dataset.i18n);
   for (const element of document.querySelectorAll("[data-i18n-label]")) {
@@ -88,11 +89,11 @@ async function loadConfig() {
   ]);
   if (config.status === 404) {
     console.error("vigil page:", config.body?.message);
-    return { error: t("unknownConfig", { name: configName }), kind: "unknown-config" };
+    return { error: "unknownConfig", kind: "unknown-config" }; // translated once the messages are in
   }
   if (!config.ok || !settings.ok || !config.body) {
     console.error("vigil page: config", config.status, config.body, "settings", settings.status);
-    return { error: t("configFailed"), kind: "config-failed" };
+    return { error: "configFailed", kind: "config-failed" };
   }
   return { config: config.body, settings: settings.body };
 }
@@ -242,13 +243,18 @@ function wire(checker, config) {
 }
 
 async function main() {
+  // The messages and the config at once (a round trip each on a slow network). Messages failing:
+  // English instead; English failing too: the built-in last words.
+  const [, loaded] = await Promise.all([
+    loadMessages(lang),
+    loadConfig().catch((error) => {
+      console.error("vigil page:", error);
+      return { error: "configFailed", kind: "config-failed" };
+    }),
+  ]);
   translatePage();
-  const loaded = await loadConfig().catch((error) => {
-    console.error("vigil page:", error);
-    return { error: t("configFailed"), kind: "config-failed" };
-  });
   if (loaded.error) {
-    fatal(loaded.error, loaded.kind);
+    fatal(t(loaded.error, { name: configName }), loaded.kind);
     return;
   }
   const { config, settings } = loaded;

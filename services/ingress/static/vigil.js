@@ -15,8 +15,8 @@
 //   await checker.openCamera();          // preview (and the permission prompt)
 //   startButton.onclick = () => checker.start();
 //
-// It imports i18n.js (the messages) and light.js (the screen-light challenge's warning and
-// overlay) from its own folder: serve the three together. The elements it builds (the camera
+// It imports i18n.js (the messages, which it fetches from ./i18n/LANG.json) and light.js (the
+// screen-light challenge's warning and overlay) from its own folder: serve them together. The elements it builds (the camera
 // picture, the oval, the light overlay, the photosensitivity warning) are styled by the `.vigil-*`
 // rules of style.css: copy them into your page's CSS. The stage must not sit inside a stacking
 // context (transform, filter, z-index) so that the camera picture stays above the light overlay.
@@ -41,7 +41,14 @@
 // one FRAME (base64 JPEG of the configured image size, with its capture time) at a time, each
 // after the previous reply; heartbeats answered; a dropped connection is re-established with
 // the same session-id, up to `maxReconnects` tries, then a clear "gaveUp" error; each try has
-// `connectTimeoutMs` (10 s) to reach CONNECTED.
+// `connectTimeoutMs` (10 s) to reach CONNECTED. An idle close (ERROR 1021, close 4006) resumes the
+// same session too. While the document is hidden (a phone's tab in the background) no frame is
+// sent, and a dropped connection or a camera the system took back waits for the page to be
+// visible again: then the camera reopens and the same session goes on, no tries spent.
+//
+// Languages: `lang` (a BCP 47 tag) or the browser's; the messages are fetched from ./i18n/LANG.json
+// (`messagesReady` resolves once they are in); `messages` replaces any by key, or "LANG:key" for one
+// language. Types: vigil.d.ts beside this file; embedding: docs/integration.md.
 //
 // The screen-light challenge (`light: true`, the default): CONNECT says `light:1` (or
 // `light:declined`). When CONNECTED says the service runs it (`light:optional|required`), the
@@ -56,8 +63,10 @@
 // overlay, the paints and the flash guard are light.js's LightPainter; this file decides when to
 // ask, what to paint, and tags the frames.
 
-import { pickLanguage, translator } from "./i18n.js";
+import { loadMessages, matchLanguage, pickLanguage, translator } from "./i18n.js";
 import { LightPainter } from "./light.js";
+
+export { LANGUAGES, direction, loadMessages, matchLanguage, pickLanguage } from "./i18n.js";
 
 export const PROTOCOL_VERSION = "1.0";
 
@@ -79,7 +88,7 @@ const DEFAULTS = {
   maxZoom: 3,
   zoomStep: 0.25,
   roi: { center_x: 0.5, center_y: 0.5, width: 1, height: 1 }, // where the face belongs (oval guide)
-  lang: null, // null: from the browser's languages
+  lang: null, // a BCP 47 tag ("es", "pt-BR", "ar"); null: from the browser's languages
   messages: {}, // replaces messages by key: "1", "1012", "close.4002", "hold", "cameraDenied"...
   nonce: null, // the relying party's nonce: it comes back as the JWT's `nonce` claim
   uiConfig: null, // the UI config's name: its `audience` becomes the JWT's `aud`
@@ -202,8 +211,10 @@ export class Checker extends EventTarget {
     this.element = element;
     this.url = url;
     this.options = { ...DEFAULTS, ...options, roi: { ...DEFAULTS.roi, ...(options.roi ?? {}) } };
-    this.lang = this.options.lang ?? pickLanguage();
+    this.lang = matchLanguage(this.options.lang) ?? pickLanguage();
     this.t = translator(this.lang, this.options.messages);
+    // The messages arrive by fetch: the camera and the check wait for them (English on failure).
+    this.messagesReady = loadMessages(this.lang).catch((error) => console.error("vigil: no messages", error));
     this.mode = this.options.mode === "operator" ? "operator" : "selfie";
     this.zoom = 1;
     this.state = "idle";
@@ -230,6 +241,13 @@ export class Checker extends EventTarget {
       onWarning: (detail) => this._emit("light-warning", detail),
     });
     this._endingCode = null; // the last STATS' SESSION_ENDING code
+    // A phone's tab in the background: frames pause, a lost connection or camera waits for the
+    // tab to come back, then the same session goes on (docs/integration.md).
+    this._whenVisible = null; // { promise, resolve } while the document is hidden
+    this._deviceId = null; // the camera asked for by id, reopened after the background
+    this._onVisibility = () => this._visibilityChanged();
+    document.addEventListener("visibilitychange", this._onVisibility);
+    if (document.hidden) this._visibilityChanged(); // opened in a background tab
     this._build();
   }
 
@@ -374,6 +392,8 @@ export class Checker extends EventTarget {
 
   /** Open the camera (a given device, or the one fitting the mode) and show it. True when it plays. */
   async openCamera(deviceId = null) {
+    await this.messagesReady;
+    this._deviceId = deviceId;
     this._closeCamera();
     if (!navigator.mediaDevices?.getUserMedia) {
       this._cameraError("unsupported", { name: "NoMediaDevices" });
@@ -394,7 +414,8 @@ export class Checker extends EventTarget {
       return false;
     }
     track.addEventListener("ended", () => {
-      if (this.track === track) this._cameraError("ended", { name: "TrackEnded" });
+      // In the background a phone may take the camera back: it reopens when the tab returns.
+      if (this.track === track && !document.hidden) this._cameraError("ended", { name: "TrackEnded" });
     });
     this.video.srcObject = this.stream;
     const playing = await this._play();
@@ -474,6 +495,37 @@ export class Checker extends EventTarget {
     this.stop();
     this._closeCamera();
     this.video.srcObject = null;
+    document.removeEventListener("visibilitychange", this._onVisibility);
+  }
+
+  // ---- the tab in the background --------------------------------------------------------------
+
+  /** Resolves when the document is visible (at once when it is). */
+  _visible() {
+    return this._whenVisible?.promise ?? Promise.resolve();
+  }
+
+  _visibilityChanged() {
+    if (document.hidden) {
+      if (!this._whenVisible) {
+        let resolve;
+        const promise = new Promise((done) => {
+          resolve = done;
+        });
+        this._whenVisible = { promise, resolve };
+      }
+      return;
+    }
+    const waiting = this._whenVisible;
+    this._whenVisible = null;
+    this._resume().finally(() => waiting?.resolve());
+  }
+
+  /** Back from the background: a camera the system took is reopened; the session goes on. */
+  async _resume() {
+    // openCamera keeps a running check's state: only its picture is new.
+    if (this.stream && this.track?.readyState !== "live" && !(await this.openCamera(this._deviceId))) return;
+    if (this.video.paused && this.stream) await this._play();
   }
 
   _connect(generation) {
@@ -612,7 +664,8 @@ export class Checker extends EventTarget {
         if (RETRYABLE.has(code) && ++this._transientErrors <= this.options.maxTransientErrors) {
           this._emit("error", { code, message: this.message(code), fatal: false, detail: message.headers.message });
           setTimeout(() => this._nextFrame(generation), 500);
-        } else if (code === 1003) {
+        } else if (code === 1003 || code === 1021) {
+          // 1021: idle too long (a tab in the background); close 4006 follows: the same session resumes.
           this._dropped(generation);
         } else {
           this._fail({ code, message: this.message(code), detail: message.headers.message }, true);
@@ -678,6 +731,14 @@ export class Checker extends EventTarget {
     this._stopWatchdog();
     clearTimeout(this._connectTimer);
     this._closeSocket(1000, "reconnecting");
+    if (document.hidden) {
+      // A tab in the background (a phone's OS closes its sockets): no tries are spent there;
+      // the same session reconnects once the person is back.
+      this._setState("reconnecting", { attempt: this._attempt + 1, max: this.options.maxReconnects });
+      await this._visible();
+      if (next === this._generation) this._connect(next);
+      return;
+    }
     this._attempt += 1;
     if (this._attempt > this.options.maxReconnects) {
       this._fail({ code: "gaveUp", message: this.message("gaveUp") }, true);
@@ -756,6 +817,7 @@ export class Checker extends EventTarget {
   async _nextFrame(generation) {
     const wait = this.options.frameIntervalMs - (performance.now() - this._lastFrameAt);
     if (wait > 0) await sleep(wait);
+    if (document.hidden) await this._visible(); // nobody is in front of the camera meanwhile
     const shot = await this._nextShot(generation);
     if (!shot || generation !== this._generation || this.state !== "checking" || this._inFlight) return;
     const body = this._capture();
