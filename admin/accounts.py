@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.store import ModelHash
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 NAME_RULE = "1-64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
@@ -73,47 +74,45 @@ ALL_ADMIN = AdminGroup(name=ADMINISTRATORS, sections=tuple(Section))
 class AccountStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.keys = redis, keys
+        self._users = ModelHash(redis, keys.admin_users, AdminUser)
+        self._groups = ModelHash(redis, keys.admin_groups, AdminGroup)
 
     async def user(self, name: str) -> AdminUser | None:
-        raw = await self.redis.hget(self.keys.admin_users, name)  # type: ignore[misc]
-        return AdminUser.model_validate_json(raw) if raw is not None else None
+        return await self._users.get(name)
 
     async def users(self) -> list[AdminUser]:
-        raw = await self.redis.hgetall(self.keys.admin_users)  # type: ignore[misc]
-        return sorted((AdminUser.model_validate_json(value) for value in raw.values()), key=lambda u: u.name)
+        return sorted(await self._users.all(), key=lambda u: u.name)
 
     async def add_user(self, user: AdminUser) -> bool:
         """Create ``user``; False when the name is taken."""
-        return bool(await self.redis.hsetnx(self.keys.admin_users, user.name, user.model_dump_json()))  # type: ignore[misc]
+        return await self._users.put_new(user.name, user)
 
     async def save_user(self, user: AdminUser) -> None:
-        await self.redis.hset(self.keys.admin_users, user.name, user.model_dump_json())  # type: ignore[misc]
+        await self._users.put(user.name, user)
 
     async def delete_user(self, name: str) -> None:
-        await self.redis.hdel(self.keys.admin_users, name)  # type: ignore[misc]
+        await self._users.delete(name)
 
     async def group(self, name: str) -> AdminGroup | None:
         if name == ADMINISTRATORS:
             return ALL_ADMIN
-        raw = await self.redis.hget(self.keys.admin_groups, name)  # type: ignore[misc]
-        return AdminGroup.model_validate_json(raw) if raw is not None else None
+        return await self._groups.get(name)
 
     async def groups(self) -> list[AdminGroup]:
-        raw = await self.redis.hgetall(self.keys.admin_groups)  # type: ignore[misc]
-        stored = [AdminGroup.model_validate_json(value) for value in raw.values()]
+        stored = await self._groups.all()
         return [ALL_ADMIN, *sorted((g for g in stored if g.name != ADMINISTRATORS), key=lambda g: g.name)]
 
     async def add_group(self, group: AdminGroup) -> bool:
         if group.name == ADMINISTRATORS:
             return False
-        return bool(await self.redis.hsetnx(self.keys.admin_groups, group.name, group.model_dump_json()))  # type: ignore[misc]
+        return await self._groups.put_new(group.name, group)
 
     async def save_group(self, group: AdminGroup) -> None:
-        await self.redis.hset(self.keys.admin_groups, group.name, group.model_dump_json())  # type: ignore[misc]
+        await self._groups.put(group.name, group)
 
     async def delete_group(self, name: str) -> None:
         """Delete the group and take it away from its members."""
-        await self.redis.hdel(self.keys.admin_groups, name)  # type: ignore[misc]
+        await self._groups.delete(name)
         for user in await self.users():
             if name in user.groups:
                 await self.save_user(user.model_copy(update={"groups": tuple(g for g in user.groups if g != name)}))
@@ -127,7 +126,7 @@ class AccountStore:
         return frozenset(granted)
 
     async def has_users(self) -> bool:
-        return bool(await self.redis.hlen(self.keys.admin_users))  # type: ignore[misc]
+        return bool(await self._users.count())
 
 
 def new_user(name: str, password_hash: str, groups: tuple[str, ...], *, must_change: bool = True) -> AdminUser:

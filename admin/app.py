@@ -8,7 +8,6 @@ from pathlib import Path
 from quart import Quart, Response, render_template
 from quart.typing import ResponseReturnValue
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from werkzeug.exceptions import HTTPException
 
 from admin import guard
@@ -24,6 +23,7 @@ from admin.settings_view import settings_view
 from admin.stats import stats
 from admin.ui_configs import ui_configs
 from admin.users import users
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, ping
 from shared.settings import Settings
 
 HERE = Path(__file__).parent
@@ -50,8 +50,8 @@ def create_app(settings: Settings, redis: Redis, policy: AdminPolicy | None = No
     @app.get("/health")
     async def health() -> tuple[Response, int]:
         try:
-            await redis.ping()  # type: ignore[misc]
-        except (RedisConnectionError, OSError):
+            await ping(redis)
+        except REDIS_OR_SOCKET_UNAVAILABLE:
             return Response("redis unreachable", mimetype="text/plain"), 503
         return Response("ok", mimetype="text/plain"), 200
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from redis.exceptions import RedisError
 
 from admin.accounts import NAME_PATTERN, NAME_RULE, AccountStore
 from admin.actions import ActionLog
@@ -22,7 +21,7 @@ from admin.bootstrap import create_first_admin, reset_password
 from admin.config import AdminPolicy
 from admin.context import AdminContext
 from admin.passwords import Passwords
-from shared.bus import connect
+from shared.bus import REDIS_FAILED, connect
 from shared.cli_errors import OneLineParser, one_line
 from shared.endpoint import endpoint
 from shared.errors import ConfigError
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             redis = environment_redis_settings()
             try:
                 asyncio.run(set_password(redis, args.var, args.name))
-            except (RedisError, OSError) as exc:
+            except REDIS_FAILED as exc:
                 where = describe(redis, args.var)
                 raise ConfigError(f"Redis at {where} is unreachable ({exc.__class__.__name__}): start "
                                   "`make run` (its embedded Redis) or set VIGIL_REDIS__*") from None

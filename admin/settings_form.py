@@ -29,6 +29,7 @@ class FieldSpec:
     optional: bool
     choices: tuple[str, ...] = ()
     enum: type[Enum] | None = None
+    description: str = ""  # the setting's Field(description=...), shown under it
 
     def label(self, choice: str) -> str:
         """An integer enum's member name beside its value (multiface_policy: "1 largest")."""
@@ -79,17 +80,18 @@ def field_specs(group: str) -> list[FieldSpec]:
     for name in editable_fields(group):
         annotation, optional = _strip_optional(model.model_fields[name].annotation)
         choices, enum = _choices(annotation)
+        described = model.model_fields[name].description or ""
         if annotation is bool:
-            specs.append(FieldSpec(name, "bool", optional))
+            specs.append(FieldSpec(name, "bool", optional, description=described))
         elif choices:
-            specs.append(FieldSpec(name, "choice", optional, choices, enum))
+            specs.append(FieldSpec(name, "choice", optional, choices, enum, described))
         elif typing.get_origin(annotation) is tuple and _choices(typing.get_args(annotation)[0])[0]:
             item_choices, item_enum = _choices(typing.get_args(annotation)[0])
-            specs.append(FieldSpec(name, "choices", optional, item_choices, item_enum))
+            specs.append(FieldSpec(name, "choices", optional, item_choices, item_enum, described))
         elif annotation in (int, float):
-            specs.append(FieldSpec(name, "number", optional))
+            specs.append(FieldSpec(name, "number", optional, description=described))
         else:
-            specs.append(FieldSpec(name, "text", optional))
+            specs.append(FieldSpec(name, "text", optional, description=described))
     return specs
 
 

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from redis.asyncio import Redis
 
-from shared.bus import stream_id, text
+from shared.bus import entries, stream_id
 from shared.errors import MessageDecodeError
 from shared.messages import Message, decode
 
@@ -45,22 +45,17 @@ class Window(Generic[M]):
 async def read_window(redis: Redis, stream: str, kind: type[M], since: float, limit: int) -> Window[M]:
     """The newest ``limit`` entries of ``stream`` added since ``since`` (epoch s), decoded as ``kind``."""
     found: list[tuple[int, M]] = []
-    skipped, read, upper = 0, 0, "+"
-    lower = f"{int(since * 1000)}-0"
-    while True:
-        # One more than wanted on the last page tells whether the cap cut the period short.
-        want = min(PAGE, limit - read + 1)
-        batch = await redis.xrevrange(stream, max=upper, min=lower, count=want)
-        for entry_id, fields in batch[: limit - read]:
-            try:
-                # The id's time part: when the Redis server added the entry, in ms.
-                found.append((stream_id(entry_id)[0], decode(kind, fields)))
-            except MessageDecodeError:
-                skipped += 1
-        read += len(batch)
-        if read > limit or len(batch) < want:
-            break
-        last = batch[-1][0]
-        upper = f"({text(last)}"  # exclusive: go on below it
+    skipped, read = 0, 0
+    # One more than the cap tells whether the cap cut the period short.
+    async for entry_id, fields in entries(redis, stream, first=f"{int(since * 1000)}-0", newest_first=True,
+                                          limit=limit + 1, page=PAGE):
+        read += 1
+        if read > limit:
+            continue  # the one past the cap: read only to learn that the period goes on
+        try:
+            # The id's time part: when the Redis server added the entry, in ms.
+            found.append((stream_id(entry_id)[0], decode(kind, fields)))
+        except MessageDecodeError:
+            skipped += 1
     found.reverse()
     return Window(tuple(found), skipped, truncated=read > limit)

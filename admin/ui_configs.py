@@ -15,7 +15,8 @@ from admin.context import admin_context, signed_in
 from admin.guard import requires
 from admin.notices import notice
 from admin.ui_config_form import MESSAGE_PREFIX, UiConfigForm, error_codes, form_from_config, parse_form
-from shared.ui_config import DEFAULT_CONFIG, NAME_PATTERN, UiConfig
+from shared.store import ModelHash
+from shared.ui_config import DEFAULT_CONFIG, NAME_PATTERN, UiConfig, ui_config_store
 
 log = logging.getLogger(__name__)
 ui_configs = Blueprint("ui_configs", __name__, url_prefix="/ui-configs")
@@ -37,25 +38,30 @@ def view_site_url(name: str) -> str:
     return f"{base.rstrip('/')}/?cn={quote(name)}"
 
 
+def _store() -> ModelHash[UiConfig]:
+    return ui_config_store(admin_context().redis, admin_context().keys)
+
+
 async def _stored() -> tuple[dict[str, UiConfig], list[str]]:
     """The stored configs by name, and the names whose JSON no longer validates (they can be deleted)."""
-    raw = await admin_context().redis.hgetall(admin_context().keys.ui_configs)  # type: ignore[misc]
+    store = _store()
     configs, broken = {}, []
-    for name, value in sorted(raw.items()):
+    for name, value in sorted((await store.raw_all()).items()):
         try:
-            configs[name.decode()] = UiConfig.model_validate_json(value)
+            configs[name] = store.parse(value)
         except ValidationError as exc:
             log.warning("UI config %r is invalid: %s", name, exc)
-            broken.append(name.decode())
+            broken.append(name)
     return configs, broken
 
 
 async def _config(name: str) -> UiConfig:
-    raw = await admin_context().redis.hget(admin_context().keys.ui_configs, name)  # type: ignore[misc]
+    store = _store()
+    raw = await store.raw(name)
     if raw is None:
         abort(404, f"There is no UI config {name!r}.")
     try:
-        return UiConfig.model_validate_json(raw)
+        return store.parse(raw)
     except ValidationError:
         abort(409, f"The stored UI config {name!r} is not valid any more: delete it and create it again.")
 
@@ -81,7 +87,7 @@ async def create() -> ResponseReturnValue:
     config, form = parse_form(await request.form)
     context = admin_context()
     if config is not None:
-        if await context.redis.hsetnx(context.keys.ui_configs, config.name, config.model_dump_json()):  # type: ignore[misc]
+        if await _store().put_new(config.name, config):
             await context.actions.record(signed_in().user.name, Verb.CREATED, ObjectKind.UI_CONFIG, config.name)
             return redirect(url_for("ui_configs.index", done="created", names=config.name))
         form.errors["name"] = "A config with this name exists already."
@@ -99,7 +105,7 @@ async def edit(name: str) -> ResponseReturnValue:
     if config is None:
         return await _render_form(form, editing=name, status=400)
     context = admin_context()
-    await context.redis.hset(context.keys.ui_configs, name, config.model_dump_json())  # type: ignore[misc]
+    await _store().put(name, config)
     changed = sorted(key for key in UiConfig.model_fields if getattr(config, key) != getattr(current, key))
     await context.actions.record(signed_in().user.name, Verb.UPDATED, ObjectKind.UI_CONFIG, name,
                                  ", ".join(changed))
@@ -116,7 +122,7 @@ async def delete() -> ResponseReturnValue:
     if form.get("confirm") != "yes":
         return await render_template("confirm_delete.html", what="UI configs", names=names,
                                      action=url_for("ui_configs.delete"), back=url_for("ui_configs.index"))
-    await context.redis.hdel(context.keys.ui_configs, *names)  # type: ignore[misc]
+    await _store().delete(*names)
     for name in names:
         await context.actions.record(signed_in().user.name, Verb.DELETED, ObjectKind.UI_CONFIG, name)
     return redirect(url_for("ui_configs.index", done="deleted", names=",".join(names)))

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import RedisError
-
-from infra import config_command, nginx_command, tls_selfsigned
+from infra import config_command, dead_letters_command, nginx_command, tls_selfsigned
 from infra.client import LPClient
 from infra.media import iter_frames
+from shared.bus import REDIS_FAILED
 from shared.cli_errors import OneLineParser, one_line, validation_summary
 from shared.errors import ConfigError
 from shared.lpproto import Command
@@ -67,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     show.add_argument("name")
 
     config_command.add_parser(commands)
+    dead_letters_command.add_parser(commands)
     tls_selfsigned.add_parser(commands)
     nginx_command.add_parser(commands)
 
@@ -131,6 +131,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_ui_config(args))
     if args.command == "config":
         return asyncio.run(config_command.run(args))
+    if args.command == "dead-letters":
+        return asyncio.run(dead_letters_command.run(args))
     if args.command == "tls-selfsigned":
         return tls_selfsigned.run(args)
     if args.command == "nginx-config":
@@ -170,7 +172,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.once:
         try:
             first = asyncio.run(_first_use(args.redis_url, payload))
-        except (OSError, RedisError) as exc:
+        except REDIS_FAILED as exc:
             print(f"vigil verify: --once needs Vigil's Redis: {exc}", file=sys.stderr)
             return 2
         if not first:
@@ -199,11 +201,11 @@ async def _first_use(redis_url: str | None, payload: dict[str, Any]) -> bool:
 
 async def _ui_config(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
-    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.asyncio import Redis
 
     from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
+    from shared.cli_errors import with_redis
     from shared.keys import Keys
-    from shared.redis_connect import connect as connect_redis
     from shared.redis_connect import describe, with_url
     from shared.ui_config import DEFAULT_NAME, UiConfig
 
@@ -223,32 +225,27 @@ async def _ui_config(args: argparse.Namespace) -> int:
         except ValidationError as exc:
             print(f"vigil ui-config: {args.file} is not a valid UI config: {validation_summary(exc)}", file=sys.stderr)
             return 2
-    redis = connect_redis(redis_settings)
-    store = UiConfigStore(redis, Keys(prefix))
-    try:
-        if config is not None:
-            await store.put(config)
-            print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {where}")
-        elif args.action == "list":
-            names = await store.names()
-            for name in names:
-                print(name)
-            if DEFAULT_NAME not in names:
-                print(f"{DEFAULT_NAME} (built-in)")
-        else:
-            print(json.dumps((await store.get(args.name)).model_dump(mode="json"), indent=2, ensure_ascii=False))
-    except UnknownUiConfig as exc:
-        print(f"vigil ui-config: {exc}", file=sys.stderr)
-        return 1
-    except (RedisConnectionError, OSError) as exc:
-        print(f"vigil ui-config: Redis at {where} is unreachable: {exc}", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
-        print(f"vigil ui-config: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await redis.aclose()
-    return 0
+
+    async def act(redis: Redis) -> int:
+        store = UiConfigStore(redis, Keys(prefix))
+        try:
+            if config is not None:
+                await store.put(config)
+                print(f"loaded UI config {config.name!r} into {Keys(prefix).ui_configs} at {where}")
+            elif args.action == "list":
+                names = await store.names()
+                for name in names:
+                    print(name)
+                if DEFAULT_NAME not in names:
+                    print(f"{DEFAULT_NAME} (built-in)")
+            else:
+                print(json.dumps((await store.get(args.name)).model_dump(mode="json"), indent=2, ensure_ascii=False))
+        except (UnknownUiConfig, ConfigError) as exc:
+            print(f"vigil ui-config: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    return await with_redis("vigil ui-config", redis_settings, act)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,15 +15,13 @@ import sys
 
 from pydantic import JsonValue
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shared.cli_errors import OneLineParser
+from shared.cli_errors import OneLineParser, with_redis
 from shared.errors import ConfigError, MessageDecodeError
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigConflict, ConfigStore, InvalidOverride
 from shared.messages import ConfigChange, decode
-from shared.redis_connect import connect as connect_redis
-from shared.redis_connect import describe, with_url
+from shared.redis_connect import with_url
 from shared.settings import Settings, load_settings
 
 
@@ -59,15 +57,9 @@ async def run(args: argparse.Namespace) -> int:
         print(f"vigil config: the environment's settings do not load ({exc}); run with the services' VIGIL_*",
               file=sys.stderr)
         return 2
-    redis_settings = with_url(settings.redis, args.redis_url)
-    redis = connect_redis(redis_settings)
-    try:
-        return await _act(args, ConfigStore(redis, Keys(settings.redis.key_prefix)), settings, redis)
-    except (RedisConnectionError, OSError) as exc:
-        print(f"vigil config: Redis at {describe(redis_settings)} is unreachable: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await redis.aclose()
+    keys = Keys(settings.redis.key_prefix)
+    return await with_redis("vigil config", with_url(settings.redis, args.redis_url),
+                            lambda redis: _act(args, ConfigStore(redis, keys), settings, redis))
 
 
 async def _act(args: argparse.Namespace, store: ConfigStore, settings: Settings, redis: Redis) -> int:

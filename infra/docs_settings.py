@@ -42,10 +42,10 @@ ingress started with `VIGIL_CONFIG_TAG` set to that tag. Other groups, and the f
 def render() -> str:
     lines = [HEADER]
     top = [(name, field) for name, field in Settings.model_fields.items()]
-    lines.append("| variable | default |\n|---|---|")
+    lines.append("| variable | default | meaning |\n|---|---|---|")
     for name, field in top:
         if not _is_group(field.annotation):
-            lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {_show(field.default)} |")
+            lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {_show(field.default)} | {_meaning(field.description)} |")
     for name, field in top:
         group = field.annotation
         if not _is_group(group):
@@ -56,16 +56,22 @@ def render() -> str:
         if doc and not doc.startswith("!!!") and group.__module__.startswith("shared."):
             lines.append(doc + "\n")
         lines.append("Live: editable while running.\n" if name in LIVE_GROUPS else "Restart-only.\n")
-        lines.append("| variable | default |\n|---|---|")
+        lines.append("| variable | default | meaning |\n|---|---|---|")
         fixed = FIXED_FIELDS.get(name, frozenset()) if name in LIVE_GROUPS else frozenset()
         for field_name, sub in group.model_fields.items():
             note = " (environment only)" if field_name in fixed else ""
-            lines.append(f"| `{ENV_PREFIX}{name.upper()}__{field_name.upper()}` | {_show(sub.default)}{note} |")
+            lines.append(f"| `{ENV_PREFIX}{name.upper()}__{field_name.upper()}` | {_show(sub.default)}{note} "
+                         f"| {_meaning(sub.description)} |")
     return "\n".join(lines) + "\n"
 
 
 def _is_group(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _meaning(description: str | None) -> str:
+    """A setting's Field(description=...) for a table cell (its pipes escaped)."""
+    return (description or "").replace("|", "\\|")
 
 
 def _show(value: Any) -> str:

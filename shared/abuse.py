@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.store import hash_all
 
 VERSION = 1
 
@@ -62,5 +63,4 @@ async def lift(redis: Redis, keys: Keys, scope: Scope, value: str) -> bool:
 
 
 async def refusals(redis: Redis, keys: Keys) -> dict[str, int]:
-    raw = await redis.hgetall(keys.abuse_refusals)  # type: ignore[misc]
-    return {name.decode(): int(count) for name, count in sorted(raw.items())}
+    return {name: int(count) for name, count in sorted((await hash_all(redis, keys.abuse_refusals)).items())}

@@ -53,3 +53,23 @@ class AuditEvent(Message):
     reason: str | None = None  # MARKED_FAKE
     end: SessionEnd | None = None  # ENDED
     jwt_id: str | None = None  # ENDED with success
+
+
+class SessionState(Message):
+    """A session's decision state: the audit events folded in order (services/decider/state.py
+    ``apply``). Stored by the decider after each frame for any instance to go on from
+    (``Keys.decider_state``, shared/stored.py); rebuilt from the audit stream when missing."""
+
+    TYPE = "session-state"
+
+    session_id: str
+    attempts: int = 0
+    liveness_attempts: int = 0
+    last_frame_no: int = 0
+    window: tuple[WindowFrame, ...] = ()
+    best_frame_no: int | None = None
+    best_shot_score: float | None = None
+    marked_fake: bool = False
+    end: SessionEnd | None = None
+    jwt_id: str | None = None
+    transcript: str = ""  # the hash chain over the decided frames (shared/transcript.py); "": none yet

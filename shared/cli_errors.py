@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
 
+from shared.bus import REDIS_FAILED, REDIS_OR_SOCKET_UNAVAILABLE
 from shared.errors import VigilError
+from shared.redis_connect import connect, describe
+from shared.settings import RedisSettings
+
+# Failures a person can act on from their message alone: no traceback.
+SAID_IN_ONE_LINE: tuple[type[Exception], ...] = (VigilError, *REDIS_FAILED)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -44,7 +50,7 @@ def one_line(prog: str) -> Iterator[None]:
         sys.exit(1)
     except ValidationError as exc:
         _fail(prog, validation_summary(exc))
-    except (VigilError, RedisError, OSError) as exc:
+    except SAID_IN_ONE_LINE as exc:
         _fail(prog, _one_line(exc))
     except Exception as exc:  # the boundary a person sees: a bug, still one line
         if sys.flags.dev_mode:
@@ -62,3 +68,15 @@ def _one_line(exc: BaseException) -> str:
 def _fail(prog: str, message: str) -> NoReturn:
     print(f"{prog}: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+async def with_redis(prog: str, redis: RedisSettings, act: Callable[[Redis], Awaitable[int]]) -> int:
+    """``act``'s exit code with a client for ``redis``; an unreachable Redis is one line and exit 1."""
+    client = connect(redis)
+    try:
+        return await act(client)
+    except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        print(f"{prog}: Redis at {describe(redis)} is unreachable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()

@@ -22,11 +22,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic
 
-import anyio
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, REDIS_UNAVAILABLE, is_idle, text
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, REDIS_UNAVAILABLE, Backoff, is_idle, text
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
 from shared.lag import LagWatch
@@ -37,6 +36,9 @@ from shared.settings import BusSettings
 log = logging.getLogger(__name__)
 
 RawEntry = tuple[bytes, dict[bytes, bytes] | None]
+# A Redis still away after this many tries (about 8 minutes at the back-off's 5 s) ends the process:
+# the launcher or the orchestrator restarts it and reports the crash.
+GROUP_ATTEMPTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ class Consumer(Generic[M]):
         self._batch_seconds, self._read_lag = BATCH_SECONDS.labels(label, group), READ_LAG.labels(label, group)
 
     async def run(self, *, drain: bool = False) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         await self._ensure_group_with_retry()
         # After a restart under the same name, finish what this consumer had read but not acked.
         await self._process(await self._read("0"))
@@ -81,15 +83,14 @@ class Consumer(Generic[M]):
                 if fresh:
                     self._read_lag.set(self.lag.observe(fresh))
                 processed += await self._process(fresh)
-                backoff = 0.1
+                backoff.reset()
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return
             except REDIS_OR_SOCKET_UNAVAILABLE as exc:
                 # A full Redis too: a consumer that gave up then would never come back.
                 REDIS_ERRORS.labels("consumer").inc()
-                log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff.delay_s)
+                await backoff.sleep()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -97,13 +98,14 @@ class Consumer(Generic[M]):
                 await self._ensure_group()
 
     async def _ensure_group_with_retry(self) -> None:
-        for attempt in range(100):
+        backoff = Backoff()
+        for attempt in range(GROUP_ATTEMPTS):
             try:
                 await self._ensure_group()
                 return
             except REDIS_OR_SOCKET_UNAVAILABLE as exc:
                 log.warning("redis unavailable or full (%s), attempt %d", exc, attempt + 1)
-                await anyio.sleep(min(0.1 * 2**attempt, 5.0))
+                await backoff.sleep()
         await self._ensure_group()
 
     async def _ensure_group(self) -> None:

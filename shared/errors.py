@@ -4,7 +4,7 @@ Two families of stable numeric codes (documented in docs/protocol.md; never renu
 
 * ``FrameCheck``: why a frame did not pass; sent in a STATS reply's ``errors`` list so the page
   can prompt the person. Ordered roughly as the checks run.
-* ``SystemError_``: why a request could not be processed at all; sent as ``ERROR`` with header
+* ``SystemCode``: why a request could not be processed at all; sent as ``ERROR`` with header
   ``error:<code>``.
 
 Services raise ``VigilError`` subclasses carrying a ``SystemCode``; only the ingress turns them
@@ -131,6 +131,13 @@ class MessageDecodeError(VigilError):
     def __init__(self, message: str, raw: bytes) -> None:
         super().__init__(message)
         self.raw = raw
+
+
+class BusUnavailable(VigilError):
+    """Redis cannot take a command now (unreachable, too slow, or full): retry later; a client is
+    answered 1017. redis-py's own exceptions for this are listed once, in shared/bus.py."""
+
+    code = SystemCode.BUS_UNAVAILABLE
 
 
 class RetryLaterError(VigilError):

@@ -31,10 +31,12 @@ from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from shared.bus import add
 from shared.errors import VigilError
 from shared.keys import Keys
-from shared.messages import ConfigChange, encode
+from shared.messages import ConfigChange
 from shared.settings import Settings
+from shared.store import ModelHash
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +131,19 @@ class ConfigStore:
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.keys = redis, keys
+        self.stored = ModelHash(redis, keys.config, StoredConfig)
 
     async def load(self, tag: str) -> StoredConfig:
-        raw = await self.redis.hget(self.keys.config, check_tag(tag))  # type: ignore[misc]
-        return _parse(tag, raw)
+        return _parse(tag, await self.stored.raw(check_tag(tag)))
 
     async def tags(self) -> list[str]:
-        names = {name.decode() if isinstance(name, bytes) else name
-                 for name in await self.redis.hkeys(self.keys.config)}  # type: ignore[misc]
+        names = set(await self.stored.names())
         return sorted(names | {DEFAULT_TAG})
 
     async def layers(self, tag: str) -> list[StoredConfig]:
         """What a process or frame with ``tag`` applies, in order: ``default``, then ``tag``."""
         tags = [DEFAULT_TAG] if tag == DEFAULT_TAG else [DEFAULT_TAG, check_tag(tag)]
-        raws = await self.redis.hmget(self.keys.config, tags)  # type: ignore[misc]
+        raws = await self.stored.raw_many(tags)
         return [_parse(name, raw) for name, raw in zip(tags, raws, strict=True)]
 
     async def save(self, base: Settings, tag: str, group: str, fields: Mapping[str, JsonValue], *,
@@ -153,7 +154,7 @@ class ConfigStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(self.keys.config)
-                current = _parse(tag, await pipe.hget(self.keys.config, tag))  # type: ignore[misc]
+                current = _parse(tag, await self.stored.raw(tag, via=pipe))
                 if current.version != expected_version:
                     raise ConfigConflict(f"{tag} is at version {current.version}, not {expected_version}: "
                                          "someone saved meanwhile; reload and apply your change again")
@@ -163,13 +164,13 @@ class ConfigStore:
                 stored = StoredConfig(tag=tag, version=current.version + 1, overrides=overrides, updated_by=actor,
                                       updated_at=time.time())
                 layers = [stored] if tag == DEFAULT_TAG else [
-                    _parse(DEFAULT_TAG, await pipe.hget(self.keys.config, DEFAULT_TAG)), stored]  # type: ignore[misc]
+                    _parse(DEFAULT_TAG, await self.stored.raw(DEFAULT_TAG, via=pipe)), stored]
                 apply_layers(base, layers)
                 pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(self.keys.config, tag, stored.model_dump_json())
-                pipe.xadd(self.keys.config_changes, encode(ConfigChange(  # type: ignore[arg-type]
+                self.stored.queue_put(pipe, tag, stored)
+                add(pipe, self.keys.config_changes, ConfigChange(
                     tag=tag, version=stored.version, actor=actor, at=stored.updated_at, group=group,
-                    overrides=json.dumps(overrides, sort_keys=True))), maxlen=CHANGES_MAXLEN, approximate=True)
+                    overrides=json.dumps(overrides, sort_keys=True)), maxlen=CHANGES_MAXLEN)
                 await pipe.execute()
             except WatchError as exc:
                 raise ConfigConflict(f"{tag} changed while saving: reload and apply your change again") from exc
@@ -183,8 +184,8 @@ class ConfigStore:
         check_tag(tag)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(self.keys.config, tag)
-            pipe.xadd(self.keys.config_changes, encode(ConfigChange(  # type: ignore[arg-type]
-                tag=tag, version=0, actor=actor, at=time.time(), group="*")), maxlen=CHANGES_MAXLEN, approximate=True)
+            change = ConfigChange(tag=tag, version=0, actor=actor, at=time.time(), group="*")
+            add(pipe, self.keys.config_changes, change, maxlen=CHANGES_MAXLEN)
             await pipe.execute()
         log.warning("config %s: every override dropped by %s", tag, actor)
 

@@ -308,7 +308,7 @@ class EstimationMessage(Message):
 
 class PluginEvent(Message):
     """Something a plugin wants operators to know (e.g. virtual-camera evidence), apart from its
-    verdict: published on ``Keys.plugin_events`` for the admin panel and statistics."""
+    verdict: published on ``Keys.plugin_events`` for operators (no process reads it yet)."""
 
     TYPE = "plugin_event"
 
@@ -460,6 +460,11 @@ def decode(kind: type[M], fields: dict[bytes, bytes]) -> M:
         raise MessageDecodeError(f"not msgpack: {exc}", raw) from exc
     if not isinstance(body, dict):
         raise MessageDecodeError("not a msgpack map", raw)
+    return from_envelope(kind, body, raw)
+
+
+def from_envelope(kind: type[M], body: dict[str, Any], raw: bytes) -> M:
+    """``kind`` from a decoded envelope (``t``, ``v`` and the fields); ``raw``: the bytes it came from."""
     tag, version = body.pop("t", None), body.pop("v", None)
     if tag != kind.TYPE:
         raise MessageDecodeError(f"expected {kind.TYPE!r}, got type {tag!r}", raw)

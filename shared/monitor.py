@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, text
+from shared.bus import ping as bus_ping
 from shared.health import HEALTH, Health
 from shared.keys import Keys
 from shared.metrics import (
@@ -56,7 +57,7 @@ async def monitor(redis: Redis, keys: Keys, watched: Sequence[Watched], interval
 async def ping(redis: Redis, health: Health = HEALTH) -> bool:
     try:
         with anyio.fail_after(PING_TIMEOUT_S):
-            await redis.ping()  # type: ignore[misc]
+            await bus_ping(redis)
     except REDIS_OR_SOCKET_UNAVAILABLE as exc:  # fail_after's TimeoutError is an OSError
         REDIS_UP.set(0)
         REDIS_ERRORS.labels("monitor").inc()

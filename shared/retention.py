@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError
 
-from shared.errors import SystemCode, VigilError
-from shared.messages import Message, encode
+from shared.bus import add
+from shared.errors import BusUnavailable
+from shared.messages import Message
 from shared.settings import BusSettings
 
 # Weight of the newest frame in the running mean: ~50 frames of memory, so a burst of large
@@ -31,10 +32,8 @@ MEAN_WEIGHT = 0.02
 MIN_FRAMES = 100  # never fewer than this (Redis trims by macro nodes of 100 entries anyway)
 
 
-class BusFull(VigilError):
+class BusFull(BusUnavailable):
     """Redis refused a write at its memory bound."""
-
-    code = SystemCode.BUS_UNAVAILABLE
 
 
 class StreamRetention:
@@ -59,7 +58,7 @@ class StreamRetention:
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for stream, message, size in entries:
-                    pipe.xadd(stream, encode(message), maxlen=self.maxlen(size), approximate=True)  # type: ignore[arg-type]
+                    add(pipe, stream, message, maxlen=self.maxlen(size))
                 for stream in dict.fromkeys(stream for stream, _, _ in entries):
                     pipe.xtrim(stream, minid=self.oldest_id(), approximate=True)
                 await pipe.execute()

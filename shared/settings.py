@@ -51,32 +51,36 @@ class RedisSettings(Group):
     `SENTINEL_PASSWORD` the sentinels' own. Every process connects through `shared/redis_connect.py`
     (docs/deployment.md)."""
 
-    # None (and no host, no sentinel): the launcher starts an embedded redis-server under var/.
-    url: str | None = None
+    url: str | None = Field(
+        None,
+        description="None (and no host, no sentinel): the launcher starts an embedded redis-server under var/.")
     host: str | None = Field(None, min_length=1)
     port: int = Field(6379, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
     db: int = Field(0, ge=0)
     tls: bool = False
-    # A private CA's bundle for a TLS Redis (None: the system's trust store).
-    tls_ca_file: Path | None = None
+    tls_ca_file: Path | None = Field(
+        None,
+        description="A private CA's bundle for a TLS Redis (None: the system's trust store).")
     sentinel_master_name: str | None = Field(None, min_length=1)
     sentinels: tuple[str, ...] = ()
     sentinel_username: str | None = None
     sentinel_password: SecretStr | None = None
-    # A dead peer (host gone, no TCP reset) is noticed after about idle + interval x count seconds,
-    # even inside a blocking read; the client then reconnects (through the sentinels: the new master).
-    keepalive_idle_s: int = Field(5, ge=1)
-    keepalive_interval_s: int = Field(2, ge=1)
-    keepalive_count: int = Field(3, ge=1)
+    keepalive_idle_s: int = Field(5, ge=1, description=(
+        "A dead peer (host gone, no TCP reset) is noticed after about idle + interval x count "
+        "seconds, even inside a blocking read; the client then reconnects (through the sentinels: "
+        "the new master)."))
+    keepalive_interval_s: int = Field(2, ge=1, description="Seconds between keepalive probes (see keepalive_idle_s).")
+    keepalive_count: int = Field(3, ge=1, description="Unanswered probes before the connection counts as dead.")
     embedded_port: int = Field(6399, ge=1, le=65535)
-    # The embedded Redis's memory bound (0: none); at the bound writes fail rather than evict
-    # (infra/redis_server.py, docs/operations.md). 1 GiB holds the frames stream's age bound at
-    # the measured capacity with room to spare.
-    embedded_maxmemory_mb: int = Field(1024, ge=0)
-    # Every key and stream name starts with this; tests give each test its own prefix.
-    key_prefix: str = "vigil"
+    embedded_maxmemory_mb: int = Field(1024, ge=0, description=(
+        "The embedded Redis's memory bound (0: none); at the bound writes fail rather than evict "
+        "(infra/redis_server.py, docs/operations.md). 1 GiB holds the frames stream's age bound at "
+        "the measured capacity with room to spare."))
+    key_prefix: str = Field(
+        "vigil",
+        description="Every key and stream name starts with this; tests give each test its own prefix.")
 
     @field_validator("sentinels")
     @classmethod
@@ -106,29 +110,30 @@ class RedisSettings(Group):
 class IngressSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(8321, ge=1, le=65535)
-    # Size limits: a WebSocket message, its header block, a decoded image, its pixel count.
-    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    max_header_bytes: int = Field(4096, ge=256)
-    max_image_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    max_image_pixels: int = Field(4096 * 4096, ge=64 * 64)
+    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Size limit of a WebSocket message.")
+    max_header_bytes: int = Field(4096, ge=256, description="Size limit of a message's header block.")
+    max_image_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Size limit of a decoded image.")
+    max_image_pixels: int = Field(4096 * 4096, ge=64 * 64, description="Size limit of an image's pixel count.")
     min_image_side: int = Field(64, ge=16)
-    # Seconds the ingress waits for a frame's decision before answering ERROR (never a hang).
-    reply_timeout_s: float = Field(15.0, gt=0)
-    # A WebSocket that has not sent CONNECT this many seconds after opening is closed (4006), and so
-    # is a connected session with no FRAME for idle_timeout_s (None: never): an idle socket holds
-    # memory and a place under admission. The page resumes such a session when it sends again.
-    connect_timeout_s: float = Field(10.0, gt=0)
+    reply_timeout_s: float = Field(
+        15.0, gt=0,
+        description="Seconds the ingress waits for a frame's decision before answering ERROR (never a hang).")
+    connect_timeout_s: float = Field(10.0, gt=0, description=(
+        "A WebSocket that has not sent CONNECT this many seconds after opening is closed (4006), "
+        "and so is a connected session with no FRAME for idle_timeout_s (None: never): an idle "
+        "socket holds memory and a place under admission. The page resumes such a session when it "
+        "sends again."))
     idle_timeout_s: float | None = Field(120.0, gt=0)
-    # Open WebSockets per ingress process, CONNECTed or not; one more is refused with ERROR 1020 and
-    # close 1013, as for load (docs/protocol.md).
-    max_connections: int = Field(1000, ge=1)
-    # Heartbeat periods a client may ask for, in ms.
-    min_heartbeat_ms: int = Field(100, ge=10)
-    max_heartbeat_ms: int = Field(60_000, ge=100)
-    # Who may put the check page in a frame (CSP frame-ancestors; also Permissions-Policy camera and,
-    # where it can say the same, X-Frame-Options): "'self'", "'none'", or origins such as
-    # "https://shop.example" (JSON list). Anyone else's frame stays empty (clickjacking the camera).
-    frame_ancestors: tuple[str, ...] = Field(("'self'",), min_length=1)
+    max_connections: int = Field(1000, ge=1, description=(
+        "Open WebSockets per ingress process, CONNECTed or not; one more is refused with ERROR 1020 "
+        "and close 1013, as for load (docs/protocol.md)."))
+    min_heartbeat_ms: int = Field(100, ge=10, description="The shortest heartbeat period a client may ask for, in ms.")
+    max_heartbeat_ms: int = Field(60_000, ge=100, description="The longest heartbeat period a client may ask, in ms.")
+    frame_ancestors: tuple[str, ...] = Field(("'self'",), min_length=1, description=(
+        "Who may put the check page in a frame (CSP frame-ancestors; also Permissions-Policy camera "
+        "and, where it can say the same, X-Frame-Options): \"'self'\", \"'none'\", or origins such as "
+        "\"https://shop.example\" (JSON list). Anyone else's frame stays empty (clickjacking the "
+        "camera)."))
 
     @field_validator("frame_ancestors")
     @classmethod
@@ -148,25 +153,31 @@ class AdmissionSettings(Group):
     or resumed with its session-id, is never refused or dropped for load."""
 
     is_enabled: bool = True
-    # The server-side reply time (FRAME received -> reply sent) whose p95 must stay under this.
-    p95_budget_ms: float = Field(300.0, gt=0)
-    # The limit grows only while the recent p95 is under this share of the budget (headroom for the
-    # sessions just admitted, whose cost shows only after they start sending).
-    grow_below_share: float = Field(0.6, gt=0, lt=1)
-    # The limit shrinks once the recent p95 is over this share of the budget: it reacts to a window
-    # already past, so the p95 people see overshoots what it reacts to (measured: shrinking at 100 %
-    # gave a client-side p95 of 322 ms at twice the capacity against a 300 ms budget).
-    shrink_above_share: float = Field(0.85, gt=0, le=1)
-    # Frames published and not yet finished by the estimators beyond which the limit shrinks.
-    max_backlog_frames: int = Field(30, ge=1)
-    # How far back the p95 looks; the limit is reconsidered every half of it.
-    window_s: float = Field(5.0, ge=1)
+    p95_budget_ms: float = Field(
+        300.0, gt=0,
+        description="The server-side reply time (FRAME received -> reply sent) whose p95 must stay under this.")
+    grow_below_share: float = Field(0.6, gt=0, lt=1, description=(
+        "The limit grows only while the recent p95 is under this share of the budget (headroom for "
+        "the sessions just admitted, whose cost shows only after they start sending)."))
+    shrink_above_share: float = Field(0.85, gt=0, le=1, description=(
+        "The limit shrinks once the recent p95 is over this share of the budget: it reacts to a "
+        "window already past, so the p95 people see overshoots what it reacts to (measured: "
+        "shrinking at 100 % gave a client-side p95 of 322 ms at twice the capacity against a 300 ms "
+        "budget)."))
+    max_backlog_frames: int = Field(
+        30, ge=1,
+        description="Frames published and not yet finished by the estimators beyond which the limit shrinks.")
+    window_s: float = Field(
+        5.0, ge=1,
+        description="How far back the p95 looks; the limit is reconsidered every half of it.")
     initial_sessions: int = Field(4, ge=1)
     min_sessions: int = Field(2, ge=1)
-    # A hard cap on this ingress's open sessions whatever the latency says; None: none.
-    max_sessions: int | None = Field(None, ge=1)
-    # Seconds a refused client is told to wait (the check page counts them down, then retries).
-    retry_after_s: int = Field(5, ge=1, le=300)
+    max_sessions: int | None = Field(
+        None, ge=1,
+        description="A hard cap on this ingress's open sessions whatever the latency says; None: none.")
+    retry_after_s: int = Field(
+        5, ge=1, le=300,
+        description="Seconds a refused client is told to wait (the check page counts them down, then retries).")
 
     @model_validator(mode="after")
     def _grow_under_shrink(self) -> AdmissionSettings:
@@ -183,59 +194,62 @@ class AbuseSettings(Group):
 
     is_enabled: bool = True
     window_s: int = Field(180, ge=10)
-    # Per device (the page's stable random id) and per relying-party user key.
-    max_failures_per_device: int = Field(5, ge=1)
-    # Per client address: higher, since many people can share one (an office, a mobile carrier's NAT).
-    max_failures_per_address: int = Field(20, ge=1)
+    max_failures_per_device: int = Field(
+        5, ge=1,
+        description="Per device (the page's stable random id) and per relying-party user key.")
+    max_failures_per_address: int = Field(20, ge=1, description=(
+        "Per client address: higher, since many people can share one (an office, a mobile carrier's "
+        "NAT)."))
     block_s: int = Field(1800, ge=10)
-    # Sessions one address may have open at once, and may start per minute.
-    max_sessions_per_address: int = Field(10, ge=1)
-    max_new_sessions_per_minute: int = Field(30, ge=1)
+    max_sessions_per_address: int = Field(10, ge=1, description="Sessions one address may have open at once.")
+    max_new_sessions_per_minute: int = Field(30, ge=1, description="New sessions one address may start per minute.")
 
 
 class AdminSettings(Group):
     host: str = "127.0.0.1"
     port: int = Field(8322, ge=1, le=65535)
-    # A sign-in lasts this long (absolute: cookie and Redis record expire together).
-    session_ttl_s: int = Field(8 * 3600, ge=300)
-    # Failed sign-ins per user name within signin_window_s before that user is locked for the rest of
-    # the window (other users are never affected).
-    max_failures_per_user: int = Field(5, ge=1)
-    # Failed sign-ins per client address within the window before its sign-ins are slowed down (a
-    # delay doubling per further failure, up to max_signin_delay_s); never refused, so a shared
-    # address (an office, a proxy) cannot lock everyone out.
-    max_failures_per_address: int = Field(20, ge=1)
+    session_ttl_s: int = Field(
+        8 * 3600, ge=300,
+        description="A sign-in lasts this long (absolute: cookie and Redis record expire together).")
+    max_failures_per_user: int = Field(5, ge=1, description=(
+        "Failed sign-ins per user name within signin_window_s before that user is locked for the "
+        "rest of the window (other users are never affected)."))
+    max_failures_per_address: int = Field(20, ge=1, description=(
+        "Failed sign-ins per client address within the window before its sign-ins are slowed down "
+        "(a delay doubling per further failure, up to max_signin_delay_s); never refused, so a "
+        "shared address (an office, a proxy) cannot lock everyone out."))
     max_signin_delay_s: float = Field(10.0, ge=0, le=60)
     signin_window_s: int = Field(900, ge=60)
-    # Behind HTTPS: the session cookie then travels only over TLS.
-    secure_cookies: bool = False
-    # Base URL of the check page for "view site"; None: http://<ingress.host>:<ingress.port>.
-    ingress_url: str | None = None
+    secure_cookies: bool = Field(False, description="Behind HTTPS: the session cookie then travels only over TLS.")
+    ingress_url: str | None = Field(
+        None,
+        description="Base URL of the check page for \"view site\"; None: http://<ingress.host>:<ingress.port>.")
 
 
 class JwtSettings(Group):
     algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = "HS256"
-    # HS*: the shared secret. No default ships: production refuses to start without one; in
-    # development a random one is generated on first start and kept in ``key_file``.
-    key: SecretStr | None = None
+    key: SecretStr | None = Field(None, description=(
+        "HS*: the shared secret. No default ships: production refuses to start without one; in "
+        "development a random one is generated on first start and kept in ``key_file``."))
     key_file: Path = Path("var/secrets/jwt.key")
-    # RS256 / ES256: PEM private key (the decider signs); relying parties get the public key.
-    private_key_file: Path | None = None
-    # Key id put in the token header so relying parties can rotate keys.
-    kid: str | None = None
+    private_key_file: Path | None = Field(
+        None,
+        description="RS256 / ES256: PEM private key (the decider signs); relying parties get the public key.")
+    kid: str | None = Field(None, description="Key id put in the token header so relying parties can rotate keys.")
     ttl_s: int = Field(600, ge=1)
-    # ``iss`` in every token (e.g. the service's URL); None: no ``iss``.
-    issuer: str | None = Field(None, min_length=1, max_length=200)
-    # ``aud``: the relying party (or a JSON list of them) the tokens are for; a UI config's own
-    # ``audience`` replaces it for sessions started from that config. None: no ``aud``.
-    audience: str | tuple[str, ...] | None = None
-    # full: the baseline's payload (best shot, every score); minimal: verdict, ids, evidence sources
-    # and defences, under 2 KB (recommended in production): the relying party's backend fetches the
-    # best shot and report by ``jti`` from GET /api/results/{jti} (docs/decider.md).
-    claims: Literal["full", "minimal"] = "full"
-    # The relying party's credential for GET /api/results/{jti} (``Authorization: Bearer KEY``);
-    # None: that endpoint answers 404 for every jti.
-    results_key: SecretStr | None = None
+    issuer: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="``iss`` in every token (e.g. the service's URL); None: no ``iss``.")
+    audience: str | tuple[str, ...] | None = Field(None, description=(
+        "``aud``: the relying party (or a JSON list of them) the tokens are for; a UI config's own "
+        "``audience`` replaces it for sessions started from that config. None: no ``aud``."))
+    claims: Literal["full", "minimal"] = Field("full", description=(
+        "full: the baseline's payload (best shot, every score); minimal: verdict, ids, evidence "
+        "sources and defences, under 2 KB (recommended in production): the relying party's backend "
+        "fetches the best shot and report by ``jti`` from GET /api/results/{jti} (docs/decider.md)."))
+    results_key: SecretStr | None = Field(None, description=(
+        "The relying party's credential for GET /api/results/{jti} (``Authorization: Bearer KEY``); "
+        "None: that endpoint answers 404 for every jti."))
 
 
 class SessionSettings(Group):
@@ -245,11 +259,12 @@ class SessionSettings(Group):
     accept_one_eye_open: bool = False
     previous_face_similarity: float | None = Field(0.85, ge=-1, le=1)
     multiface_policy: MultifacePolicy = MultifacePolicy.ONLY_ONE
-    # A session's state (and its reply stream) lives this long after its last frame.
-    ttl_s: int = Field(900, ge=10)
-    # The session's audit stream (every decision) is kept this long, for the admin's session pages
-    # and `vigil replay`, well after the session itself expired.
-    audit_ttl_s: int = Field(7 * 86_400, ge=60)
+    ttl_s: int = Field(
+        900, ge=10,
+        description="A session's state (and its reply stream) lives this long after its last frame.")
+    audit_ttl_s: int = Field(7 * 86_400, ge=60, description=(
+        "The session's audit stream (every decision) is kept this long, for the admin's session "
+        "pages and `vigil replay`, well after the session itself expired."))
 
 
 class RoiSettings(Group):
@@ -271,8 +286,9 @@ class ThresholdSettings(Group):
     specularity: float | None = 0.1
     face_width: int | None = 50
     face_height: int | None = 50
-    # Minimum distance in px from the face box to each frame border (the face must be whole).
-    margin: int | None = 2
+    margin: int | None = Field(
+        2,
+        description="Minimum distance in px from the face box to each frame border (the face must be whole).")
     min_frame_width: int | None = 320
     min_frame_height: int | None = 240
     yaw: float | None = 25.0
@@ -284,8 +300,7 @@ class ThresholdSettings(Group):
     liveness: float | None = 0.5
     deepfake: float | None = 0.5
     image_modification: float | None = 0.5
-    # Minimum detector score for a face to count at all.
-    detection: float = Field(0.6, ge=0, le=1)
+    detection: float = Field(0.6, ge=0, le=1, description="Minimum detector score for a face to count at all.")
 
 
 class Interaction(StrEnum):
@@ -314,13 +329,14 @@ class ActiveLivenessSettings(Group):
     pitch_threshold_deg: float = 15.0
     accept_one_eye_open: bool = False
     interaction_timeout_s: float = Field(5.0, gt=0)
-    # Timed-out actions allowed per session before it ends (code 97, close 4000).
-    max_timeouts: int = Field(3, ge=0)
-    # A turn or tilt counts only if the face landmarks moved like a 3-D head, not like a flat
-    # picture: the estimator's parallax residual (in inter-ocular distances) must reach this.
-    # Measured (docs/plugins.md): genuine full turns 0.14-0.43; flat prints tilted 55-60 degrees up to
-    # 0.10-0.13 (synthetic tilts): 0.12 refuses most of them, with a thin margin.
-    parallax_min_residual: float | None = 0.12
+    max_timeouts: int = Field(
+        3, ge=0,
+        description="Timed-out actions allowed per session before it ends (code 97, close 4000).")
+    parallax_min_residual: float | None = Field(0.12, description=(
+        "A turn or tilt counts only if the face landmarks moved like a 3-D head, not like a flat "
+        "picture: the estimator's parallax residual (in inter-ocular distances) must reach this. "
+        "Measured (docs/plugins.md): genuine full turns 0.14-0.43; flat prints tilted 55-60 degrees "
+        "up to 0.10-0.13 (synthetic tilts): 0.12 refuses most of them, with a thin margin."))
     smile_threshold: float = Field(0.5, ge=0, le=1)
     mouth_open_threshold: float = Field(0.5, ge=0, le=1)
 
@@ -335,69 +351,79 @@ class LightChallengeSettings(Group):
     """The screen-light challenge (docs/plugins.md, "LightChallenge"). Thresholds are provisional:
     set from a SIMULATED evaluation (docs/evaluation.md) until real recordings calibrate them."""
 
-    # On since the SIMULATED evaluation met its goals (docs/evaluation.md, 2026-12-07: no genuine
-    # person refused from 20 to 2000 lux, no attack kind earned the light). The check page runs it
-    # before the actions; clients that do not paint it take the no-light path (allow_decline).
-    is_enabled: bool = True
-    # The person may decline the light (photosensitivity) and take the actions-only path; a client
-    # that cannot show the light (no ``light`` header) is on that path too. False: light is
-    # required, and such sessions end with code 103.
-    allow_decline: bool = True
-    # Nine steps at least, 85 % of them split, four in five of those left/right: the left/right shape
-    # is the faint part of the response (a screen subtends +-20 degrees at 40 cm), judged on the
-    # left/right splits alone, and its noise shrinks with each one (docs/evaluation.md: on 8-10
-    # steps, three in four split, three in four of those left/right, a SIMULATED swap in 12 reached it).
-    min_steps: int = Field(9, ge=3, le=20)
-    max_steps: int = Field(11, ge=3, le=20)
+    is_enabled: bool = Field(True, description=(
+        "On since the SIMULATED evaluation met its goals (docs/evaluation.md, 2026-12-07: no "
+        "genuine person refused from 20 to 2000 lux, no attack kind earned the light). The check "
+        "page runs it before the actions; clients that do not paint it take the no-light path "
+        "(allow_decline)."))
+    allow_decline: bool = Field(True, description=(
+        "The person may decline the light (photosensitivity) and take the actions-only path; a "
+        "client that cannot show the light (no ``light`` header) is on that path too. False: light "
+        "is required, and such sessions end with code 103."))
+    min_steps: int = Field(9, ge=3, le=20, description=(
+        "Nine steps at least, 85 % of them split, four in five of those left/right: the left/right "
+        "shape is the faint part of the response (a screen subtends +-20 degrees at 40 cm), judged "
+        "on the left/right splits alone, and its noise shrinks with each one (docs/evaluation.md: "
+        "on 8-10 steps, three in four split, three in four of those left/right, a SIMULATED swap in "
+        "12 reached it)."))
+    max_steps: int = Field(11, ge=3, le=20, description="Steps at most (the count is drawn between the two).")
     min_step_ms: int = Field(250, ge=250)  # 4 steps a second at most; shared/light.py keeps <= 3 changes
     max_step_ms: int = Field(500, ge=250, le=2000)
-    # The white screen before the first step: the camera's exposure settles, the baseline is read.
-    baseline_ms: int = Field(800, ge=300, le=3000)
+    baseline_ms: int = Field(800, ge=300, le=3000, description=(
+        "The white screen before the first step: the camera's exposure settles, the baseline is "
+        "read."))
     split_share: float = Field(0.85, ge=0, le=1)  # share of split (left/right, top/bottom) steps
-    # ... of which top/bottom: shown for their colours and unpredictability, but only left/right is
-    # judged for shape (the panel lies below the face: top/bottom is faint, light_correlator.py).
-    vertical_split_share: float = Field(0.2, ge=0, le=1)
-    # Frames of lag allowed between a step's display and its response. The page captures a frame
-    # taken after the paint, so a real camera answers in the very next frame; an injected stream
-    # re-rendered elsewhere answers later.
-    # For frames without the page's capture and paint times (a client that sends only the step).
-    max_lag_frames: int = Field(0, ge=0, le=5)
-    # With them: milliseconds from the paint to the picture showing it, at most. The page tags a
-    # frame captured 60 ms after the paint (the display's own 10-40 ms and an exposure), so up to 60
-    # a camera is indistinguishable from none; a stream re-rendered elsewhere adds 100 ms and more.
-    max_lag_ms: float = Field(60.0, ge=0, le=500)
-    # Seconds from sending a step to receiving the frame that shows it, at most (network + camera).
-    max_response_s: float = Field(1.5, gt=0)
-    # Below this relative chromatic response the room is too bright (or the screen too dim) to judge:
-    # a prompt and a fresh sequence, not an attack.
-    min_response: float = Field(0.02, ge=0)
-    # Cosine between observed and expected colour changes over the steps.
-    min_colour_match: float = Field(0.6, ge=-1, le=1)
-    # Cosine between the observed and expected left/right and top/bottom differences on split steps.
-    # Short of either shape threshold the evidence is inconclusive (a retry), not an attack: genuine
-    # shape is faint and noisy in the SIMULATED evaluation (docs/evaluation.md).
-    min_spatial_match: float = Field(0.5, ge=-1, le=1)
-    # ... and their size as a share of what the face's whole response predicts (1: as large as a
-    # face whose cheeks get 62 % of their screen light from their own side, the forehead 55 % from
-    # the top); a flat print (about 0.2: only its position) or a re-rendered face is lit evenly.
-    min_spatial_share: float = Field(0.35, ge=0)
-    # Background response over face response at most: a whole-frame tint (a screen filmed while the
-    # flash lights it) answers as strongly beside the face as on it.
-    max_background_ratio: float = Field(0.7, gt=0)
-    # The physics is said to be contradicted (a tint, a late lag: the session ends) only on a
-    # response at least this strong: below it the background ratio and the best lag are noise
-    # (genuine people in 300-2000 lux rooms reached ratios of 0.7-1.05 and an 80 ms lag in the
-    # SIMULATED evaluation; a lit screen filmed answered 0.16 and more); weaker is too weak to
-    # judge (a retry, then the no-light path).
-    min_failure_response: float = Field(0.1, ge=0)
-    # Frames turned away more than this from the baseline pose are not used for the light.
-    max_pose_change_deg: float = Field(12.0, gt=0)
-    # Fresh sequences after a too-weak, unmeasurable or shapeless response, then the no-light path
-    # (allow_decline) or the end of the session (101 or 102).
-    max_retries: int = Field(2, ge=0)
-    # Keep each session's light steps, timings and frames under recordings_path for calibration
-    # (``vigil eval light --from-recordings``). Frames are personal data: off unless calibrating.
-    record: bool = False
+    vertical_split_share: float = Field(0.2, ge=0, le=1, description=(
+        "... of which top/bottom: shown for their colours and unpredictability, but only left/right "
+        "is judged for shape (the panel lies below the face: top/bottom is faint, "
+        "light_correlator.py)."))
+    max_lag_frames: int = Field(0, ge=0, le=5, description=(
+        "Frames of lag allowed between a step's display and its response. The page captures a frame "
+        "taken after the paint, so a real camera answers in the very next frame; an injected stream "
+        "re-rendered elsewhere answers later. For frames without the page's capture and paint times "
+        "(a client that sends only the step)."))
+    max_lag_ms: float = Field(60.0, ge=0, le=500, description=(
+        "With them: milliseconds from the paint to the picture showing it, at most. The page tags a "
+        "frame captured 60 ms after the paint (the display's own 10-40 ms and an exposure), so up "
+        "to 60 a camera is indistinguishable from none; a stream re-rendered elsewhere adds 100 ms "
+        "and more."))
+    max_response_s: float = Field(1.5, gt=0, description=(
+        "Seconds from sending a step to receiving the frame that shows it, at most (network + "
+        "camera)."))
+    min_response: float = Field(0.02, ge=0, description=(
+        "Below this relative chromatic response the room is too bright (or the screen too dim) to "
+        "judge: a prompt and a fresh sequence, not an attack."))
+    min_colour_match: float = Field(
+        0.6, ge=-1, le=1,
+        description="Cosine between observed and expected colour changes over the steps.")
+    min_spatial_match: float = Field(0.5, ge=-1, le=1, description=(
+        "Cosine between the observed and expected left/right and top/bottom differences on split "
+        "steps. Short of either shape threshold the evidence is inconclusive (a retry), not an "
+        "attack: genuine shape is faint and noisy in the SIMULATED evaluation (docs/evaluation.md)."))
+    min_spatial_share: float = Field(0.35, ge=0, description=(
+        "... and their size as a share of what the face's whole response predicts (1: as large as a "
+        "face whose cheeks get 62 % of their screen light from their own side, the forehead 55 % "
+        "from the top); a flat print (about 0.2: only its position) or a re-rendered face is lit "
+        "evenly."))
+    max_background_ratio: float = Field(0.7, gt=0, description=(
+        "Background response over face response at most: a whole-frame tint (a screen filmed while "
+        "the flash lights it) answers as strongly beside the face as on it."))
+    min_failure_response: float = Field(0.1, ge=0, description=(
+        "The physics is said to be contradicted (a tint, a late lag: the session ends) only on a "
+        "response at least this strong: below it the background ratio and the best lag are noise "
+        "(genuine people in 300-2000 lux rooms reached ratios of 0.7-1.05 and an 80 ms lag in the "
+        "SIMULATED evaluation; a lit screen filmed answered 0.16 and more); weaker is too weak to "
+        "judge (a retry, then the no-light path)."))
+    max_pose_change_deg: float = Field(
+        12.0, gt=0,
+        description="Frames turned away more than this from the baseline pose are not used for the light.")
+    max_retries: int = Field(2, ge=0, description=(
+        "Fresh sequences after a too-weak, unmeasurable or shapeless response, then the no-light "
+        "path (allow_decline) or the end of the session (101 or 102)."))
+    record: bool = Field(False, description=(
+        "Keep each session's light steps, timings and frames under recordings_path for calibration "
+        "(``vigil eval light --from-recordings``). Frames are personal data: off unless "
+        "calibrating."))
     recordings_path: Path = Path("var/light-recordings")
 
     @model_validator(mode="after")
@@ -409,25 +435,28 @@ class LightChallengeSettings(Group):
 
 class VirtualCameraCheckerSettings(Group):
     is_enabled: bool = True
-    # Detections are always logged and reported; with this they also fail the frame (code 81).
-    fail_on_detection: bool = False
-    # The JPEG quality the check page encodes frames at (vigil.js jpegQuality 0.9): a frame with the
-    # IJG tables of another quality was not encoded by that page. Set it to an integrator's own
-    # jpegQuality x 100; None accepts any IJG quality (docs/plugins.md, "JPEG traits").
-    page_jpeg_quality: int | None = Field(90, ge=1, le=100)
+    fail_on_detection: bool = Field(
+        False,
+        description="Detections are always logged and reported; with this they also fail the frame (code 81).")
+    page_jpeg_quality: int | None = Field(90, ge=1, le=100, description=(
+        "The JPEG quality the check page encodes frames at (vigil.js jpegQuality 0.9): a frame with "
+        "the IJG tables of another quality was not encoded by that page. Set it to an integrator's "
+        "own jpegQuality x 100; None accepts any IJG quality (docs/plugins.md, \"JPEG traits\")."))
 
 
 class FileLoggerSettings(Group):
     is_enabled: bool = True
     path: Path = Path("var/logs/sessions")
-    # Session folders older than this are deleted; beyond max_bytes the oldest go first.
-    retention_s: int = Field(7 * 86_400, ge=60)
+    retention_s: int = Field(
+        7 * 86_400, ge=60,
+        description="Session folders older than this are deleted; beyond max_bytes the oldest go first.")
     max_bytes: int = Field(2 * 1024**3, ge=1024**2)
-    # Stage-5 ordering (docs/plugins.md): the decider waits up to this long for the logger to have
-    # written the previous frame and its answer before deciding the next frame, and the session's
-    # frames before publishing its final answer. A lapse is logged and the rest of that session no
-    # longer waits (a dead logger costs one wait per session, never a hang). 0: no waiting.
-    wait_ms: int = Field(1000, ge=0)
+    wait_ms: int = Field(1000, ge=0, description=(
+        "Stage-5 ordering (docs/plugins.md): the decider waits up to this long for the logger to "
+        "have written the previous frame and its answer before deciding the next frame, and the "
+        "session's frames before publishing its final answer. A lapse is logged and the rest of "
+        "that session no longer waits (a dead logger costs one wait per session, never a hang). 0: "
+        "no waiting."))
 
 
 class VideoRedisSettings(Group):
@@ -441,28 +470,32 @@ class VideoSettings(Group):
     result_ttl: int = Field(86_400, ge=1)
     session_timeout: int = Field(60, ge=0)
     storage: Path = Path("var/videos")
-    # A builder's claim on a session; renewed while encoding, taken over when it lapses.
-    lock_ms: int = Field(30_000, ge=1000)
-    # Dotted path of a callable ``hook(record: VideoMessage) -> None`` run after each video.
-    task_hook: str | None = None
+    lock_ms: int = Field(
+        30_000, ge=1000,
+        description="A builder's claim on a session; renewed while encoding, taken over when it lapses.")
+    task_hook: str | None = Field(
+        None,
+        description="Dotted path of a callable ``hook(record: VideoMessage) -> None`` run after each video.")
 
 
 class DeciderSettings(Group):
-    # How long a frame's decision waits for the stage-3 plugins' verdicts before it goes on
-    # without them (a missing verdict blocks success on that frame).
-    plugin_wait_ms: int = Field(1500, ge=0)
+    plugin_wait_ms: int = Field(1500, ge=0, description=(
+        "How long a frame's decision waits for the stage-3 plugins' verdicts before it goes on "
+        "without them (a missing verdict blocks success on that frame)."))
 
 
 class PluginsSettings(Group):
     """The plugins service (services/plugins/) and third-party plugins (docs/plugins.md)."""
 
-    # Third-party plugins by entry-point name (group ``vigil.plugins``); every frame waits for them.
-    extra: tuple[str, ...] = ()
-    # A plugin slower than this on a frame is treated by ``failure_policy``.
-    timeout_ms: int = Field(1000, ge=1)
-    # What a plugin that raises or times out means for the frame: "fail" blocks success on it
-    # (safe default), "skip" ignores the plugin for that frame.
-    failure_policy: Literal["fail", "skip"] = "fail"
+    extra: tuple[str, ...] = Field((), description=(
+        "Third-party plugins by entry-point name (group ``vigil.plugins``); every frame waits for "
+        "them."))
+    timeout_ms: int = Field(
+        1000, ge=1,
+        description="A plugin slower than this on a frame is treated by ``failure_policy``.")
+    failure_policy: Literal["fail", "skip"] = Field("fail", description=(
+        "What a plugin that raises or times out means for the frame: \"fail\" blocks success on it "
+        "(safe default), \"skip\" ignores the plugin for that frame."))
 
 
 class OnnxEvidenceSettings(Group):
@@ -484,24 +517,31 @@ class OnnxEvidenceSettings(Group):
 
 class EstimatorSettings(Group):
     models_dir: Path = Path("var/models")
-    # auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.
-    device: Literal["auto", "cpu", "gpu"] = "auto"
-    # onnxruntime threads per model call; 1 is fastest on small models when other processes share
-    # the cores (measured: 2 threads on a busy 2-core machine doubled the mesh and iris times).
-    # Scale with one estimator process per core instead (vigil run --scale estimator=N). 0 = all cores.
-    intra_op_threads: int = Field(1, ge=0)
+    device: Literal["auto", "cpu", "gpu"] = Field(
+        "auto",
+        description="auto: CuPy + CUDA provider when a GPU is usable, else NumPy + CPU provider.")
+    intra_op_threads: int = Field(1, ge=0, description=(
+        "onnxruntime threads per model call; 1 is fastest on small models when other processes "
+        "share the cores (measured: 2 threads on a busy 2-core machine doubled the mesh and iris "
+        "times). Scale with one estimator process per core instead (vigil run --scale estimator=N). "
+        "0 = all cores."))
     batch_size: int = Field(8, ge=1)
-    # Operator models replacing the default evidence (JSON, e.g. VIGIL_ESTIMATOR__LIVENESS_MODEL='{...}').
-    liveness_model: OnnxEvidenceSettings | None = None
-    deepfake_model: OnnxEvidenceSettings | None = None
-    image_modification_model: OnnxEvidenceSettings | None = None
-    # The SFace descriptor (~15 ms) for the FaceMatcher on near-frontal frames whose number is a
-    # multiple of N only: a face swapped in is caught at the next such frame, and the FaceMatcher
-    # holds success back on a frontal frame without a descriptor (docs/plugins.md). 1 = every frame.
-    descriptor_every: int = Field(3, ge=1)
-    # JPEG forensics for image modification (services/estimator/evidences/modification.py). It costs
-    # ~18 ms a frame and a session's capture path does not change between frames: measure every Nth.
-    image_modification_every: int = Field(3, ge=1)
+    liveness_model: OnnxEvidenceSettings | None = Field(None, description=(
+        "An operator's model replacing the default liveness evidence (JSON, e.g. "
+        "VIGIL_ESTIMATOR__LIVENESS_MODEL='{...}')."))
+    deepfake_model: OnnxEvidenceSettings | None = Field(
+        None, description="An operator's model replacing the default deepfake evidence (JSON, as liveness_model).")
+    image_modification_model: OnnxEvidenceSettings | None = Field(None, description=(
+        "An operator's model replacing the default image-modification evidence (JSON, as liveness_model)."))
+    descriptor_every: int = Field(3, ge=1, description=(
+        "The SFace descriptor (~15 ms) for the FaceMatcher on near-frontal frames whose number is a "
+        "multiple of N only: a face swapped in is caught at the next such frame, and the "
+        "FaceMatcher holds success back on a frontal frame without a descriptor (docs/plugins.md). "
+        "1 = every frame."))
+    image_modification_every: int = Field(3, ge=1, description=(
+        "JPEG forensics for image modification (services/estimator/evidences/modification.py). It "
+        "costs ~18 ms a frame and a session's capture path does not change between frames: measure "
+        "every Nth."))
     ela_quality: int = Field(90, ge=50, le=99)
     ghost_min_quality: int = Field(50, ge=1, le=95)
     ghost_step: int = Field(2, ge=1, le=10)
@@ -509,45 +549,51 @@ class EstimatorSettings(Group):
 
 class LoggingSettings(Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # "json": one JSON object per line (time, level, logger, message, process) for a log
-    # collector; chosen at start (environment only), while the level stays live.
-    format: Literal["text", "json"] = "text"
+    format: Literal["text", "json"] = Field("text", description=(
+        "\"json\": one JSON object per line (time, level, logger, message, process) for a log "
+        "collector; chosen at start (environment only), while the level stays live."))
 
 
 class MetricsSettings(Group):
     """Prometheus metrics and health probes (docs/monitoring.md): each process serves `/metrics`,
     `/health/live` and `/health/ready` on a port of its own."""
 
-    # The address the endpoint listens on ("0.0.0.0" for a scraper or a probe on another host).
-    host: str = "127.0.0.1"
-    # This process's port; 0 or null: no endpoint. Processes started by hand need one each.
-    port: int | None = Field(None, ge=0, le=65535)
-    # `vigil run` gives its processes consecutive ports from this one, in its start order (ingress,
-    # estimators, decider, plugins, videobuilder, admin); 0 or null: none.
-    launcher_first_port: int | None = Field(9460, ge=0, le=65535)
-    # How often Redis is pinged (readiness) and the streams' length, lag and pending are sampled.
-    sample_interval_s: float = Field(2.0, gt=0, le=60)
+    host: str = Field(
+        "127.0.0.1",
+        description="The address the endpoint listens on (\"0.0.0.0\" for a scraper or a probe on another host).")
+    port: int | None = Field(
+        None, ge=0, le=65535,
+        description="This process's port; 0 or null: no endpoint. Processes started by hand need one each.")
+    launcher_first_port: int | None = Field(9460, ge=0, le=65535, description=(
+        "`vigil run` gives its processes consecutive ports from this one, in its start order "
+        "(ingress, estimators, decider, plugins, videobuilder, admin); 0 or null: none."))
+    sample_interval_s: float = Field(2.0, gt=0, le=60, description=(
+        "How often Redis is pinged (readiness) and the streams' length, lag and pending are "
+        "sampled."))
 
 
 class BusSettings(Group):
     """The consumer loop shared by every service (see shared/consumer.py)."""
 
     block_ms: int = Field(1000, ge=1)
-    # Entries pending longer than this are taken over from a dead consumer with XAUTOCLAIM.
-    claim_idle_ms: int = Field(5000, ge=100)
-    # After this many deliveries an entry is parked in the dead-letter stream.
-    max_deliveries: int = Field(5, ge=1)
-    # Approximate MAXLEN of the shared streams (frames, estimations).
-    stream_maxlen: int = Field(10_000, ge=100)
-    # The streams that carry images (frames, estimations) are also trimmed by age and by size
-    # (shared/retention.py): entries older than this go (the video builder and the FileLogger copy
-    # what they need long before; a consumer lagging past half of it is logged) ...
-    frames_max_age_s: int = Field(300, ge=10)
-    # ... and its entries are bounded so that, at the mean size of recent frames, it holds about this
-    # many MiB (4 MB frames: ~128 entries; the page's ~50 KB frames: the count bound above applies).
-    frames_max_mb: int = Field(512, ge=8)
-    # Approximate MAXLEN of a per-session reply stream.
-    reply_maxlen: int = Field(100, ge=10)
+    claim_idle_ms: int = Field(
+        5000, ge=100,
+        description="Entries pending longer than this are taken over from a dead consumer with XAUTOCLAIM.")
+    max_deliveries: int = Field(
+        5, ge=1,
+        description="After this many deliveries an entry is parked in the dead-letter stream.")
+    stream_maxlen: int = Field(
+        10_000, ge=100,
+        description="Approximate MAXLEN of the shared streams (frames, estimations).")
+    frames_max_age_s: int = Field(300, ge=10, description=(
+        "The streams that carry images (frames, estimations) are also trimmed by age and by size "
+        "(shared/retention.py): entries older than this go (the video builder and the FileLogger "
+        "copy what they need long before; a consumer lagging past half of it is logged) ..."))
+    frames_max_mb: int = Field(512, ge=8, description=(
+        "... and its entries are bounded so that, at the mean size of recent frames, it holds about "
+        "this many MiB (4 MB frames: ~128 entries; the page's ~50 KB frames: the count bound above "
+        "applies)."))
+    reply_maxlen: int = Field(100, ge=10, description="Approximate MAXLEN of a per-session reply stream.")
 
 
 class Settings(BaseSettings):
@@ -556,10 +602,11 @@ class Settings(BaseSettings):
         case_sensitive=False, env_parse_none_str="null",
     )
 
-    env: Env = Env.PRODUCTION
-    # Which stored live settings this process applies on top of its environment (shared/live_config.py);
-    # an ingress stamps it on every frame, so the frame is decided with that tag's settings.
-    config_tag: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    env: Env = Field(Env.PRODUCTION, description=(
+        "production refuses to start without a JWT key; development generates one, and replies carry the scores."))
+    config_tag: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description=(
+        "Which stored live settings this process applies on top of its environment (shared/live_config.py); "
+        "an ingress stamps it on every frame, so the frame is decided with that tag's settings."))
     redis: RedisSettings = RedisSettings()
     ingress: IngressSettings = IngressSettings()
     admission: AdmissionSettings = AdmissionSettings()

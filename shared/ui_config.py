@@ -11,6 +11,10 @@ import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from redis.asyncio import Redis
+
+from shared.keys import Keys
+from shared.store import ModelHash
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_NAME = "default"
@@ -61,3 +65,8 @@ class UiConfig(BaseModel):
 
 
 DEFAULT_CONFIG = UiConfig(name=DEFAULT_NAME)
+
+
+def ui_config_store(redis: Redis, keys: Keys) -> ModelHash[UiConfig]:
+    """``Keys.ui_configs``: config name -> ``UiConfig``, for every process that reads or writes it."""
+    return ModelHash(redis, keys.ui_configs, UiConfig)

@@ -92,3 +92,26 @@ def analyser() -> FaceAnalyser:
     from services.estimator.main import build_analyser
 
     return build_analyser(ESTIMATOR)
+
+
+# ---- end-to-end tests: what `make check` leaves out ----------------------------------------------
+# A test is end-to-end (marker ``e2e``) when it needs the media or the models, starts Vigil's
+# processes (these fixtures: a new fixture that starts processes joins the set), drives a browser
+# (its whole module), or starts a program in its own body (marked where it does). ``pytest -m "not
+# e2e"`` (make check) runs the rest in well under a minute; ``make test`` runs everything.
+E2E_FIXTURES = frozenset({
+    "data_dir", "detector", "analyser",  # the media and the models
+    "stack", "stack_factory", "tagged_stacks", "stalled_stack", "matcher_stack", "light_stack", "panel",
+    "monitored", "framing",  # Vigil's processes (tests/stack.py)
+})
+BROWSER_MODULES = ("playwright", "tests.page_harness", "tests.browser_light_helpers")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        imported = {getattr(value, "__module__", None) or getattr(value, "__name__", "")
+                    for value in vars(module).values()} if module is not None else set()
+        browser = any(name.startswith(BROWSER_MODULES) for name in imported if isinstance(name, str))
+        if browser or E2E_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)

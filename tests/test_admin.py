@@ -312,6 +312,7 @@ async def test_recent_actions_list_who_did_what_and_when_with_links(app: Quart) 
     assert " UTC" in home
 
 
+@pytest.mark.e2e  # runs `python -m admin` and its panel
 def test_python_m_admin_prints_the_first_password_once_and_serves(redis_server: RedisServer, prefix: str) -> None:
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}, "VIGIL_ENV": "development",

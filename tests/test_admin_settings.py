@@ -61,6 +61,7 @@ async def test_a_threshold_is_validated_saved_with_a_version_and_shown(
     assert values["yaw"] == "25.0"
     assert values["ags"] == "0.5"
     assert 'name="version" value="0"' in page
+    assert "Minimum distance in px from the face box to each frame border" in page  # its Field(description=...)
     # Only the changed field is stored, as a number.
     response = await admin.post("/settings/default/thresholds", {**values, "yaw": "12", "version": "0"},
                                 page="/settings/default/thresholds")

@@ -21,6 +21,8 @@ from load.capacity.target import Process, role_of
 from tests import media
 from tests.stack import Stack
 
+pytestmark = pytest.mark.e2e  # starts the services and measures them
+
 
 def test_cpu_is_attributed_to_the_process_that_spent_it() -> None:
     spin = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"

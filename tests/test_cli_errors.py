@@ -13,6 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+pytestmark = pytest.mark.e2e  # runs each command as a program
+
 ROOT = Path(__file__).resolve().parent.parent
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 VIGIL = ["-m", "infra.cli"]

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from infra.dead_letters_command import report
 from infra.redis_server import RedisServer
 from shared.bus import is_idle, publish
 from shared.consumer import Consumer, Delivery
@@ -96,6 +97,18 @@ async def test_undecodable_entries_are_parked_and_the_rest_processed(redis: Redi
     assert recorder.seen == [1, 2]
     dead = await redis.xrange(keys.dead_letter(keys.estimations))
     assert [fields[b"payload"] for _, fields in dead] == [b"\xc1 not msgpack", frame_like[ENTRY_FIELD]]
+    # What an operator sees of them (`vigil dead-letters`).
+    said: list[str] = []
+    await report(redis, keys, None, 10, said.append)
+    assert said == ["estimations: 2"]
+    said.clear()
+    await report(redis, keys, "estimations", 10, said.append)
+    newest, oldest = said  # newest first, each with its group, reason and what the payload claims to be
+    assert " workers " in newest
+    assert "expected 'reply'" in newest
+    assert newest.endswith("[type 'frame' v1]")
+    assert "not msgpack" in oldest
+    assert oldest.endswith("[13 bytes, not msgpack]")
 
 
 @pytest.mark.anyio

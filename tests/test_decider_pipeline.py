@@ -102,7 +102,7 @@ async def test_good_frames_end_in_success_with_a_verifiable_jwt(
     settings = Settings(env=Env.DEVELOPMENT, session={"aggregate_frames": 3},
                         redis=RedisSettings(key_prefix=stack.prefix))
     assert session_id is not None
-    live = await store.load(session_id)
+    live = await store.load(session_id, settings)
     assert live.end is not None
     assert await store.rebuild(session_id, settings) == live
 

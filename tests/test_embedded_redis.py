@@ -17,6 +17,8 @@ import redis as sync_redis
 from infra.redis_server import PortTaken, RedisServer
 from shared.redis_url import PASSWORD_FILE, embedded_password
 
+pytestmark = pytest.mark.e2e  # starts redis-server and `vigil run`
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

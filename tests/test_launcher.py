@@ -41,7 +41,7 @@ FACE_PHOTO = Path("face_recognition_ageitgey") / "examples__obama-1080p.jpg"
 SERVICES = ("ingress", "estimator", "decider", "plugins", "videobuilder", "admin")
 T = TypeVar("T")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # starts the launcher and its processes
 
 
 def vigil_command() -> list[str]:

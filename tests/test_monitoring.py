@@ -50,6 +50,7 @@ async def get(port: int, path: str) -> tuple[int, str]:
     return int(head.split(b" ")[1]), body.decode()
 
 
+@pytest.mark.e2e  # starts, stops and restarts a redis-server of its own
 @pytest.mark.anyio
 @pytest.mark.timeout(60)
 async def test_readiness_is_503_while_redis_is_down_and_200_when_it_is_back(tmp_path: Path) -> None:

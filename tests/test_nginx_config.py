@@ -70,6 +70,7 @@ def vigil(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
                           timeout=60, env={**clean, **(env or {})})
 
 
+@pytest.mark.e2e  # runs `vigil nginx-config`
 def test_nginx_config_command_reads_only_the_ingress_and_admin_settings() -> None:
     """No JWT key, no Redis on the proxy's host: production mode with just the ingress's settings."""
     env = {"VIGIL_ENV": "production", "VIGIL_INGRESS__MAX_MESSAGE_BYTES": "1048576",
@@ -109,6 +110,7 @@ def test_selfsigned_names_the_host_and_keeps_its_key_private(tmp_path: Path, hos
     assert 30 <= lifetime.days <= 31
 
 
+@pytest.mark.e2e  # runs `vigil tls-selfsigned`
 def test_selfsigned_refuses_bad_input_with_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not a host name"):
         issue("bad host", tmp_path)

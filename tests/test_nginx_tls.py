@@ -42,6 +42,8 @@ from tests import media
 from tests.stack import ROOT, Stack
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, REAL_VIDEO, require_browser, video_frames, write_y4m
 
+pytestmark = pytest.mark.e2e  # starts nginx and the services
+
 NGINX = Path(os.environ.get("NGINX_PATH", "/usr/sbin/nginx"))
 HOST = "127.0.0.1"
 CLIENT = "127.0.0.5"  # the person's address as nginx sees it: any loopback address connects locally

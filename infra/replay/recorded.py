@@ -4,14 +4,15 @@ answers.jsonl) and the plugins' verdicts (its plugin-results stream, while it li
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from shared.bus import entries
 from shared.keys import Keys
 from shared.messages import FrameMessage, ImageType, PluginResult, ReplyMessage, decode
+from shared.stored import AnswerLine, from_json_line
 
 SUFFIXES = {".jpg": ImageType.JPEG, ".png": ImageType.PNG}
 
@@ -46,18 +47,7 @@ class Recording:
 
 
 async def _entries(redis: Redis, stream: str, first: str = "-", last: str = "+") -> list[dict[bytes, bytes]]:
-    entries: list[dict[bytes, bytes]] = []
-    start = first
-    while True:
-        batch = await redis.xrange(stream, min=start, max=last, count=1000)
-        if not batch:
-            return entries
-        entries += [fields for _, fields in batch]
-        last = batch[-1][0]
-        text = last.decode() if isinstance(last, bytes) else str(last)
-        start = "(" + text
-        if len(batch) < 1000:
-            return entries
+    return [fields async for _, fields in entries(redis, stream, first=first, last=last)]
 
 
 async def load(redis: Redis, keys: Keys, session_id: str, files: Path | None) -> Recording:
@@ -119,7 +109,7 @@ def frames_from_files(session_id: str, folder: Path) -> list[FrameMessage]:
 def answers_from_file(path: Path) -> dict[int, Answer]:
     answers = {}
     for line in path.read_text().splitlines():
-        item = json.loads(line)
-        codes = tuple(item["codes"]) or ((item["error"],) if item.get("error") else ())
-        answers[int(item["frame"])] = Answer(int(item["frame"]), item["kind"], codes, item.get("end"))
+        item = from_json_line(AnswerLine, line)
+        codes = item.codes or ((item.error,) if item.error else ())
+        answers[item.frame] = Answer(item.frame, item.kind, codes, item.end.value if item.end else None)
     return answers

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 
 from shared.keys import SESSION_NONCE, SESSION_UI_CONFIG, Keys
 from shared.settings import Settings
-from shared.ui_config import UiConfig
+from shared.store import hash_get_many
+from shared.ui_config import ui_config_store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ async def bind(redis: Redis, keys: Keys, settings: Settings, session_id: str, cl
     """``claims`` with ``iss``, ``aud`` and ``nonce`` added; cut to the minimal set (the full set
     stored for the results endpoint) when ``jwt.claims`` says so."""
     options = settings.jwt
-    record = await redis.hmget(keys.session(session_id), [SESSION_NONCE, SESSION_UI_CONFIG])  # type: ignore[misc]
+    record = await hash_get_many(redis, keys.session(session_id), [SESSION_NONCE, SESSION_UI_CONFIG])
     nonce, ui_config = (value.decode() if value is not None else None for value in record)
     bound = dict(claims)
     if options.issuer:
@@ -50,11 +51,12 @@ async def bind(redis: Redis, keys: Keys, settings: Settings, session_id: str, cl
 async def _config_audience(redis: Redis, keys: Keys, name: str | None) -> str | None:
     if not name:
         return None
-    raw = await redis.hget(keys.ui_configs, name)  # type: ignore[misc]
+    stored = ui_config_store(redis, keys)
+    raw = await stored.raw(name)
     if raw is None:
         return None
     try:
-        return UiConfig.model_validate_json(raw).audience
+        return stored.parse(raw).audience
     except ValidationError as exc:
         # The ingress already refuses to serve such a config; the token falls back to jwt.audience.
         log.error("UI config %r is invalid, its audience ignored: %s", name, exc.error_count())

@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import anyio
-import msgpack
 from redis.asyncio import Redis
 
 from services.decider import postprocess
@@ -21,13 +20,14 @@ from services.decider.replies import error_reply, stats_reply, success_reply, to
 from services.decider.report import estimations
 from services.decider.signing import SigningKeys
 from services.decider.state import AuditKind, SessionState, advance
-from services.decider.store import SessionStore
+from services.decider.store import SessionStore, add_reply
 from shared.consumer import Delivery
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
-from shared.messages import EstimationMessage, Estimations, ReplyMessage, encode
+from shared.messages import EstimationMessage, ReplyMessage
 from shared.plugins import enabled_plugins
 from shared.settings import Env, Settings
+from shared.stored import BestShot
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Decider:
         if estimation.error is not None:
             await self._publish(error_reply(estimation, estimation.error), settings)
             return
-        state = await self.store.load(estimation.session_id)
+        state = await self.store.load(estimation.session_id, settings)
         if estimation.frame_no <= state.last_frame_no:
             # At-least-once delivery: this frame was decided (and answered) already.
             log.info("session %s frame %d already decided", estimation.session_id, estimation.frame_no)
@@ -76,8 +76,7 @@ class Decider:
         bestshot = None
         if any(event.kind is AuditKind.BESTSHOT for event in decision.events) and estimation.image is not None:
             # The light step shown at that moment is no part of the token's estimations.
-            bestshot = msgpack.packb({"image": estimation.image, "estimations": full.model_copy(
-                update={"light_challenge": None}).model_dump(mode="json", by_alias=True, exclude_none=True)})
+            bestshot = BestShot(image=estimation.image, estimations=full.model_copy(update={"light_challenge": None}))
         after = advance(state, decision.events, settings.session.aggregate_frames)
         if decision.success:
             reply = await self._success(estimation, after, decision, bestshot, jwt_id, settings)
@@ -91,24 +90,18 @@ class Decider:
         await self.store.commit(after, decision.events, reply, bestshot, settings)
 
     async def _success(self, estimation: EstimationMessage, after: SessionState, decision: Decision,
-                       bestshot: bytes | None, jwt_id: str, settings: Settings) -> ReplyMessage:
+                       bestshot: BestShot | None, jwt_id: str, settings: Settings) -> ReplyMessage:
         """``after``: the session with this frame's events applied (its transcript includes it)."""
-        stored = bestshot or await self.store.bestshot(after.session_id)
+        stored = bestshot if bestshot is not None else await self.store.bestshot(after.session_id)
         if stored is None:
             raise RuntimeError(f"session {after.session_id}: success without a best shot")
-        best = msgpack.unpackb(stored, raw=False)
-        claims = token_claims(after.session_id, jwt_id, best["image"], Estimations.model_validate(best["estimations"]),
-                              decision.defences)
+        claims = token_claims(after.session_id, jwt_id, stored.image, stored.estimations, decision.defences)
         claims["transcript"] = after.transcript
         claims = await bind(self.redis, self.keys, settings, after.session_id, claims)  # iss, aud, nonce; minimal
         log.info("session %s passed at frame %d (%s)", after.session_id, estimation.frame_no, decision.codes)
         return success_reply(estimation, self.signing.for_settings(settings).sign(claims), jwt_id)
 
     async def _publish(self, reply: ReplyMessage, settings: Settings) -> None:
-        stream = self.keys.reply(reply.session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(stream, encode(reply), maxlen=settings.bus.reply_maxlen, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(stream, settings.session.ttl_s)
-            pipe.xadd(self.keys.decisions, encode(reply), maxlen=settings.bus.stream_maxlen,  # type: ignore[arg-type]
-                      approximate=True)
+            add_reply(pipe, self.keys, reply, settings)
             await pipe.execute()

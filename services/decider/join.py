@@ -13,10 +13,12 @@ import time
 
 from redis.asyncio import Redis
 
-from shared.bus import text
+from shared.bus import Cursor, read_until
 from shared.keys import Keys
-from shared.messages import PluginResult, decode
+from shared.messages import PluginResult
 from shared.settings import Settings
+
+RESULTS_PER_READ = 64  # the session's earlier frames' results come first: read past them in few round trips
 
 
 async def join_plugins(redis: Redis, keys: Keys, settings: Settings, session_id: str, request_id: str,
@@ -24,18 +26,13 @@ async def join_plugins(redis: Redis, keys: Keys, settings: Settings, session_id:
     results: dict[str, PluginResult | None] = dict.fromkeys(expected)
     if not expected:
         return results
-    stream = keys.plugin_results(session_id)
-    last_id = "0-0"
+
+    def all_in(result: PluginResult) -> bool:
+        if result.request_id == request_id and result.plugin in results:
+            results[result.plugin] = result
+        return all(found is not None for found in results.values())
+
     deadline = time.monotonic() + settings.decider.plugin_wait_ms / 1000
-    while any(result is None for result in results.values()):
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
-        if remaining_ms <= 0:
-            break
-        reply = await redis.xread({stream: last_id}, count=64, block=remaining_ms)
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                last_id = text(entry_id)
-                result = decode(PluginResult, fields)
-                if result.request_id == request_id and result.plugin in results:
-                    results[result.plugin] = result
+    await read_until(redis, Cursor(keys.plugin_results(session_id)), PluginResult, all_in, deadline=deadline,
+                     count=RESULTS_PER_READ)
     return results

@@ -26,7 +26,7 @@ import time
 
 from redis.asyncio import Redis
 
-from shared.bus import text
+from shared.bus import Cursor, read_until, text
 from shared.keys import Keys
 from shared.messages import FileLogProgress, LoggedPart, decode
 from shared.settings import Settings
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # The parts waited for are the newest a session has (its previous frame, or the current frame's
 # image), so a short look back from the end of the stream settles almost every wait.
 LOOK_BACK = 16
+PROGRESS_PER_READ = 64
 Part = tuple[int, LoggedPart]
 
 
@@ -68,16 +69,17 @@ async def _wait(redis: Redis, keys: Keys, settings: Settings, session_id: str, n
     missing = needed - _parts(recent)
     if missing and len(recent) == LOOK_BACK:
         missing -= _parts(await redis.xrevrange(stream))
-    last_id = text(recent[0][0]) if recent else "0-0"
-    while missing:
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
-        if remaining_ms <= 0:
-            return await _lapse(redis, keys, settings, session_id, missing)
-        reply = await redis.xread({stream: last_id}, count=64, block=remaining_ms)
-        for _, entries in reply or []:
-            last_id = text(entries[-1][0])
-            missing -= _parts(entries)
-    return True
+    if not missing:
+        return True
+
+    def all_written(progress: FileLogProgress) -> bool:
+        missing.discard((progress.frame_no, progress.part))
+        return not missing
+
+    cursor = Cursor(stream, text(recent[0][0]) if recent else "0-0")
+    if await read_until(redis, cursor, FileLogProgress, all_written, deadline=deadline, count=PROGRESS_PER_READ):
+        return True
+    return await _lapse(redis, keys, settings, session_id, missing)
 
 
 def _parts(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> set[Part]:

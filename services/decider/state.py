@@ -9,25 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.audit import AuditEvent, AuditKind, WindowFrame
-from shared.messages import Model, SessionEnd
+from shared.audit import AuditEvent, AuditKind, SessionState, WindowFrame
 from shared.transcript import link, start
 
 __all__ = ["AuditEvent", "AuditKind", "SessionState", "WindowFrame", "advance", "apply", "rebuild"]
-
-
-class SessionState(Model):
-    session_id: str
-    attempts: int = 0
-    liveness_attempts: int = 0
-    last_frame_no: int = 0
-    window: tuple[WindowFrame, ...] = ()
-    best_frame_no: int | None = None
-    best_shot_score: float | None = None
-    marked_fake: bool = False
-    end: SessionEnd | None = None
-    jwt_id: str | None = None
-    transcript: str = ""  # the hash chain over the decided frames (shared/transcript.py); "": none yet
 
 
 def apply(state: SessionState, event: AuditEvent, window_size: int) -> SessionState:

@@ -18,17 +18,20 @@ serve any frame.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 from redis.asyncio import Redis
 
 from services.estimator.temporal import Track
+from shared.errors import MessageDecodeError
 from shared.keys import Keys
+from shared.stored import ParallaxReference, pack, unpack
 
+log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -90,11 +93,17 @@ class ReferenceStore:
         values = await self.redis.mget(keys + [self.keys.estimator_track(s) for s in session_ids])
         found = {}
         for session_id, raw, track in zip(session_ids, values[:len(keys)], values[len(keys):], strict=True):
-            if raw is not None:
-                data = msgpack.unpackb(raw)
-                points = np.frombuffer(data["points"], dtype=np.float32).reshape(-1, 2)
-                found[session_id] = Reference(points, float(data["yaw"]), float(data["pitch"]),
+            if raw is None:
+                continue
+            try:
+                stored = unpack(ParallaxReference, raw)
+                points = np.frombuffer(stored.points, dtype=np.float32).reshape(-1, 2)
+                found[session_id] = Reference(points, stored.yaw, stored.pitch,
                                               Track.unpack(track) if track is not None else None)
+            except MessageDecodeError as exc:
+                # Written by another version of the estimator (a rolling deploy): a memory of cues,
+                # so the session starts a fresh one rather than failing its frames.
+                log.warning("session %s: stored face geometry unreadable (%s); starting afresh", session_id, exc)
         return found
 
     async def save(self, references: dict[str, Reference]) -> None:
@@ -102,8 +111,8 @@ class ReferenceStore:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for session_id, ref in references.items():
-                payload = {"points": ref.points.astype(np.float32).tobytes(), "yaw": ref.yaw, "pitch": ref.pitch}
-                pipe.set(self.keys.estimator_reference(session_id), msgpack.packb(payload), ex=self.ttl_s)
+                stored = ParallaxReference(points=ref.points.astype(np.float32).tobytes(), yaw=ref.yaw, pitch=ref.pitch)
+                pipe.set(self.keys.estimator_reference(session_id), pack(stored), ex=self.ttl_s)
                 if ref.track is not None:
                     pipe.set(self.keys.estimator_track(session_id), ref.track.pack(), ex=self.ttl_s)
             await pipe.execute()

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgpack
 import numpy as np
 import numpy.typing as npt
 
 from services.estimator.models.sface import umeyama
+from shared.stored import LandmarkTrack, pack, unpack
 
 FloatArray = npt.NDArray[np.float32]
 TRACK_DEPTH = 2  # previous frames kept per session: a second difference needs two
@@ -73,14 +73,12 @@ class Track:
         return float(np.median(self.jitters)) if self.jitters else None
 
     def pack(self) -> bytes:
-        data = {"frame_no": self.frame_no, "points": b"".join(p.tobytes() for p in self.points),
-                "jitters": list(self.jitters)}
-        packed: bytes = msgpack.packb(data)
-        return packed
+        return pack(LandmarkTrack(frame_no=self.frame_no, points=b"".join(p.tobytes() for p in self.points),
+                                  jitters=tuple(float(j) for j in self.jitters)))
 
     @classmethod
     def unpack(cls, raw: bytes) -> Track:
-        data = msgpack.unpackb(raw)
-        flat = np.frombuffer(data["points"], dtype=np.float32).reshape(-1, POINTS, 2)
-        return cls(int(data["frame_no"]), tuple(flat[i] for i in range(len(flat))),
-                   tuple(float(j) for j in data["jitters"]))
+        """``MessageDecodeError`` when another version wrote it (shared/stored.py)."""
+        stored = unpack(LandmarkTrack, raw)
+        flat = np.frombuffer(stored.points, dtype=np.float32).reshape(-1, POINTS, 2)
+        return cls(stored.frame_no, tuple(flat[i] for i in range(len(flat))), stored.jitters)

@@ -11,7 +11,6 @@ from pathlib import Path
 import anyio
 from quart import Quart, Response, jsonify, request, websocket
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.ingress.admission import Admission
 from services.ingress.connection import Connection
@@ -22,7 +21,7 @@ from services.ingress.replies import exception_text, refusal_close_code
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
-from shared.bus import backlog
+from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, backlog, ping
 from shared.client_address import client_address
 from shared.errors import ConfigError, OverloadedError
 from shared.keys import Group, Keys
@@ -57,7 +56,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         while True:
             try:
                 await admission.review()
-            except (RedisConnectionError, OSError) as exc:  # the frames' own path reports the outage
+            except REDIS_OR_SOCKET_UNAVAILABLE as exc:  # the frames' own path reports the outage
                 log.debug("admission review without the backlog: %s", exc)
             await asyncio.sleep(REVIEW_EVERY_S)
 
@@ -76,8 +75,8 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     @app.get("/health")
     async def health() -> tuple[Response, int]:
         try:
-            await redis.ping()  # type: ignore[misc]
-        except (RedisConnectionError, OSError) as exc:
+            await ping(redis)
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             return jsonify({"status": "degraded", "redis": str(exc)}), 503
         limit = round(admission.limit) if admission.settings.is_enabled else None  # null: admission off
         return jsonify({"status": "ok", "redis": "ok", "sessions_open": admission.open,
@@ -107,7 +106,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         except ConfigError as exc:
             log.error("%s", exc)
             return jsonify({"error": "invalid_ui_config", "name": name, "message": str(exc)}), 500
-        except (RedisConnectionError, OSError) as exc:
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
             log.warning("UI config %r unavailable: %s", name, exc)
             return jsonify({"error": "unavailable", "name": name, "message": "the config store is unreachable"}), 503
         return jsonify(config.model_dump(mode="json")), 200

@@ -8,12 +8,15 @@ import uuid
 from redis.asyncio import Redis
 
 from services.ingress.images import CheckedImage
-from shared.bus import text
+from shared.bus import Cursor, read_until, text
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
-from shared.messages import ClientInfo, FrameMessage, ReplyMessage, decode
+from shared.messages import ClientInfo, FrameMessage, ReplyMessage
 from shared.retention import StreamRetention
 from shared.settings import Settings
+
+# A session's reply stream holds one reply per frame: a few at most arrive between two reads.
+REPLIES_PER_READ = 16
 
 
 class FrameExchange:
@@ -25,12 +28,12 @@ class FrameExchange:
         self.retention = retention or StreamRetention(settings.bus)
         self.session_id = session_id
         self.reply_stream = keys.reply(session_id)
-        self._last_id = "0-0"
+        self._cursor = Cursor(self.reply_stream)
 
     async def start(self) -> None:
         latest = await self.redis.xrevrange(self.reply_stream, count=1)
         if latest:
-            self._last_id = text(latest[0][0])
+            self._cursor.last_id = text(latest[0][0])
 
     async def submit(self, image: CheckedImage, frame_no: int, client: ClientInfo | None = None) -> ReplyMessage:
         request_id = uuid.uuid4().hex
@@ -43,16 +46,15 @@ class FrameExchange:
         return await self._wait(request_id)
 
     async def _wait(self, request_id: str) -> ReplyMessage:
+        found: list[ReplyMessage] = []
+
+        def ours(message: ReplyMessage) -> bool:
+            # Replies to an earlier connection's unanswered frame are not ours.
+            if message.request_id == request_id:
+                found.append(message)
+            return bool(found)
+
         deadline = time.monotonic() + self.settings.ingress.reply_timeout_s
-        while (remaining := deadline - time.monotonic()) > 0:
-            reply = await self.redis.xread(
-                {self.reply_stream: self._last_id}, count=16, block=max(1, int(remaining * 1000)),
-            )
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    self._last_id = text(entry_id)
-                    message = decode(ReplyMessage, fields)
-                    # Replies to an earlier connection's unanswered frame are not ours.
-                    if message.request_id == request_id:
-                        return message
+        if await read_until(self.redis, self._cursor, ReplyMessage, ours, deadline=deadline, count=REPLIES_PER_READ):
+            return found[0]
         raise ProtocolError("no decision in time", code=SystemCode.PROCESSING_TIMEOUT)

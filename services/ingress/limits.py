@@ -21,6 +21,7 @@ from shared.abuse import Block, Scope, key_value
 from shared.errors import LimitedError
 from shared.keys import Keys
 from shared.settings import Settings
+from shared.store import hash_add
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +113,4 @@ class Limits:
                             limits.block_s, failures, limits.window_s)
 
     async def _refused(self, reason: str) -> None:
-        await self.redis.hincrby(self.keys.abuse_refusals, reason, 1)  # type: ignore[misc]
+        await hash_add(self.redis, self.keys.abuse_refusals, reason)

@@ -13,6 +13,7 @@ from shared.errors import ProtocolError, SystemCode
 from shared.keys import SESSION_NONCE, Keys
 from shared.messages import SessionEvent, SessionOutcome
 from shared.metrics import SESSIONS_ENDED
+from shared.store import hash_get, hash_set
 
 
 class SessionRegistry:
@@ -37,13 +38,13 @@ class SessionRegistry:
         except ValueError:
             raise ProtocolError("session-id is not a UUID", code=SystemCode.BAD_HEADER) from None
         key = self.keys.session(session_id)
-        ended = await self.redis.hget(key, "ended")  # type: ignore[misc]  # redis-py types sync|async as one union
+        ended = await hash_get(self.redis, key, "ended")
         if ended is not None:
             raise ProtocolError(f"session ended ({ended.decode()})", code=SystemCode.SESSION_ENDED)
         if not await self.redis.exists(key):
             raise ProtocolError("unknown or expired session-id", code=SystemCode.UNKNOWN_SESSION)
         if SESSION_NONCE in binding:
-            stored = await self.redis.hget(key, SESSION_NONCE)  # type: ignore[misc]
+            stored = await hash_get(self.redis, key, SESSION_NONCE)
             if stored is None or stored.decode() != binding[SESSION_NONCE]:
                 raise ProtocolError("nonce differs from the session's", code=SystemCode.BAD_HEADER)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -64,6 +65,6 @@ class SessionRegistry:
         """Record how the session ended (or that its connection dropped) and announce it."""
         SESSIONS_ENDED.labels(outcome.value).inc()
         if outcome is not SessionOutcome.DISCONNECTED:
-            await self.redis.hset(self.keys.session(session_id), "ended", outcome.value)  # type: ignore[misc]
+            await hash_set(self.redis, self.keys.session(session_id), "ended", outcome.value)
         event = SessionEvent(session_id=session_id, outcome=outcome, at=time.time(), frames=frames, jwt_id=jwt_id)
         await publish(self.redis, self.keys.session_events, event, maxlen=self.events_maxlen)

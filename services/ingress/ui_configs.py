@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from shared.errors import ConfigError
 from shared.keys import Keys
-from shared.ui_config import DEFAULT_CONFIG, DEFAULT_NAME, NAME_PATTERN, UiConfig
+from shared.ui_config import DEFAULT_CONFIG, DEFAULT_NAME, NAME_PATTERN, UiConfig, ui_config_store
 
 
 class UnknownUiConfig(LookupError):
@@ -30,19 +30,20 @@ class UnknownUiConfig(LookupError):
 class UiConfigStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis, self.keys = redis, keys
+        self.stored = ui_config_store(redis, keys)
 
     async def get(self, name: str) -> UiConfig:
         """The config called ``name``; ``UnknownUiConfig`` if there is none, ``ConfigError`` if
         the stored JSON is not a valid config (someone wrote the hash by hand)."""
         if not NAME_PATTERN.match(name):
             raise UnknownUiConfig(name)
-        raw = await self.redis.hget(self.keys.ui_configs, name)  # type: ignore[misc]  # sync|async union
+        raw = await self.stored.raw(name)
         if raw is None:
             if name == DEFAULT_NAME:
                 return DEFAULT_CONFIG
             raise UnknownUiConfig(name)
         try:
-            config = UiConfig.model_validate_json(raw)
+            config = self.stored.parse(raw)
         except ValidationError as exc:
             raise ConfigError(f"the stored UI config {name!r} is invalid: {exc.error_count()} error(s)") from exc
         if config.name != name:
@@ -50,9 +51,8 @@ class UiConfigStore:
         return config
 
     async def put(self, config: UiConfig) -> None:
-        await self.redis.hset(self.keys.ui_configs, config.name, config.model_dump_json())  # type: ignore[misc]
+        await self.stored.put(config.name, config)
 
     async def names(self) -> list[str]:
         """Names of the stored configs, sorted (``default`` is usable even when not stored)."""
-        stored: list[bytes] = await self.redis.hkeys(self.keys.ui_configs)  # type: ignore[misc]
-        return sorted(name.decode() for name in stored)
+        return await self.stored.names()

@@ -17,7 +17,7 @@ from services.videobuilder.builder import Builder
 from services.videobuilder.claims import Claims
 from services.videobuilder.records import VideoError
 from services.videobuilder.tasks import MAX_ATTEMPTS, Status, TaskStore
-from shared.bus import REDIS_UNAVAILABLE
+from shared.bus import REDIS_UNAVAILABLE, Backoff
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Scheduler:
             group.cancel_scope.cancel()
 
     async def _loop(self, *, drain: bool) -> None:
-        backoff, swept = 0.1, 0.0
+        backoff, swept = Backoff(), 0.0
         while True:
             if time.monotonic() - swept >= SWEEP_EVERY_S:
                 swept = time.monotonic()
@@ -57,13 +57,12 @@ class Scheduler:
                 built = [await self._attempt(session, score) for session, score in due]
                 if drain and not await self.tasks.pending_count():
                     return
-                backoff = 0.1
+                backoff.reset()
                 if len(due) == self.batch and any(built):
                     continue  # more may be due: no pause
             except REDIS_UNAVAILABLE as exc:
-                log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff)
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff.delay_s)
+                await backoff.sleep()
                 continue
             with anyio.move_on_after(self.poll_s):
                 await self._wake.wait()

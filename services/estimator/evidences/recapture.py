@@ -22,7 +22,7 @@ that showed signal):
   (a phone screen's reflection); nothing on a monitor replay or a matte print.
 
 Combination (noisy-OR of risks): ``score = prod(1 - w * (1 - cue))``, weights bezel 0.6,
-saturation 0.35, sharpness 0.45, glare 0.6: one cue alone can take the score down to 1 - w.
+saturation 0.35, sharpness 0.45, glare 0.3: one cue alone can take the score down to 1 - w.
 
 Intended use: every cue is confounded by ordinary genuine conditions, so the score raises risk and
 makes the decider ask for another random challenge; it must never reject a person on its own. It

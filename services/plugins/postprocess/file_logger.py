@@ -1,7 +1,7 @@
 """FileLogger (stage 5): each session's incoming frames and the answers to them, as files.
 
 Layout under ``file_logger.path``: ``{session}/{frame_no:05d}.jpg`` (or ``.png``) for every frame
-and ``{session}/answers.jsonl`` with one line per answer (frame, kind, codes, end). Disk use is
+and ``{session}/answers.jsonl`` with one ``AnswerLine`` per answer (shared/stored.py). Disk use is
 bounded: session folders older than ``file_logger.retention_s`` are deleted, and the oldest
 folders go first once the total passes ``file_logger.max_bytes``. File writes run off the event
 loop. Frames come from ``P:frames`` and answers from ``P:decisions``, each with its own consumer
@@ -12,7 +12,6 @@ and before publishing its final answer, the guide's stage-5 ordering (docs/plugi
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -25,6 +24,7 @@ from services.plugins.postprocess.progress import ProgressLog
 from shared.consumer import Delivery
 from shared.messages import FrameMessage, ImageType, LoggedPart, ReplyMessage
 from shared.settings import FileLoggerSettings
+from shared.stored import AnswerLine, to_json_line
 
 log = logging.getLogger(__name__)
 SUFFIX = {ImageType.JPEG: ".jpg", ImageType.PNG: ".png"}
@@ -66,10 +66,10 @@ class FileLogger:
         for reply in replies:
             folder = self.folder(reply.session_id)
             folder.mkdir(parents=True, exist_ok=True)
-            line = {"frame": reply.frame_no, "kind": reply.kind.value, "codes": [int(c) for c in reply.errors],
-                    "error": int(reply.error) if reply.error else None, "end": reply.end, "at": time.time()}
+            line = AnswerLine(frame=reply.frame_no, kind=reply.kind.value, codes=tuple(int(c) for c in reply.errors),
+                              error=int(reply.error) if reply.error else None, end=reply.end, at=time.time())
             with (folder / "answers.jsonl").open("a") as handle:
-                handle.write(json.dumps(line) + "\n")
+                handle.write(to_json_line(line) + "\n")
 
     def _sweep(self) -> None:
         """Retention: at most once a minute, drop expired folders, then the oldest over the cap."""

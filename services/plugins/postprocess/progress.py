@@ -14,8 +14,9 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
+from shared.bus import add
 from shared.keys import Keys
-from shared.messages import FileLogProgress, LoggedPart, encode
+from shared.messages import FileLogProgress, LoggedPart
 from shared.settings import Settings
 
 
@@ -32,7 +33,7 @@ class ProgressLog:
             for session_id, frame_no in items:
                 stream = self.keys.file_log_progress(session_id)
                 message = FileLogProgress(session_id=session_id, frame_no=frame_no, part=part, at=now)
-                pipe.xadd(stream, encode(message), maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+                add(pipe, stream, message, maxlen=self.maxlen)
                 streams.add(stream)
             for stream in streams:
                 pipe.expire(stream, self.ttl_s)

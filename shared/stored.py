@@ -1,0 +1,94 @@
+"""Values one process stores, in Redis or on disk, for another process (or another instance or
+version of itself) to read back: frozen models with the messages' envelope, a type tag ``t`` and a
+schema version ``v`` (shared/messages.py).
+
+A value written by another version, or something else under the same key, is refused with a
+``MessageDecodeError`` that says what was found, never misread or crashed on: the reader decides
+what to do (the decider rebuilds its state from the audit stream; the estimator starts a fresh
+memory). A change that is not backward compatible bumps the model's ``VERSION``.
+
+| value | where | written by | read by |
+|---|---|---|---|
+| ``shared.audit.SessionState`` | ``P:decider:state:{session}``, msgpack | decider | decider (any instance) |
+| ``BestShot`` | ``P:decider:bestshot:{session}``, msgpack | decider | decider (the JWT) |
+| ``ParallaxReference`` | ``P:estimator:reference:{session}``, msgpack | estimator | estimator (any instance) |
+| ``LandmarkTrack`` | ``P:estimator:track:{session}``, msgpack | estimator | estimator (any instance) |
+| ``AnswerLine`` | ``{file_logger.path}/{session}/answers.jsonl``, a JSON line each | FileLogger | ``vigil replay`` |
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.errors import MessageDecodeError
+from shared.messages import ENTRY_FIELD, Estimations, M, Message, SessionEnd, decode, encode, from_envelope
+
+
+def pack(value: Message) -> bytes:
+    """``value`` as msgpack bytes with its envelope."""
+    return encode(value)[ENTRY_FIELD]
+
+
+def unpack(kind: type[M], raw: bytes) -> M:
+    """The ``kind`` stored as ``raw``; ``MessageDecodeError`` for another type or version, or junk."""
+    return decode(kind, {ENTRY_FIELD: raw})
+
+
+def to_json_line(value: Message) -> str:
+    """``value`` as one line of JSON with its envelope (no newline)."""
+    return json.dumps({"t": value.TYPE, "v": value.VERSION, **value.model_dump(mode="json")})
+
+
+def from_json_line(kind: type[M], line: str) -> M:
+    """The ``kind`` written as ``line``; ``MessageDecodeError`` for another type or version, or junk."""
+    raw = line.encode()
+    try:
+        body: Any = json.loads(line)
+    except ValueError as exc:
+        raise MessageDecodeError(f"not JSON: {exc}", raw) from exc
+    if not isinstance(body, dict):
+        raise MessageDecodeError("not a JSON object", raw)
+    return from_envelope(kind, body, raw)
+
+
+class BestShot(Message):
+    """The session's best frame so far and what was estimated on it: what a success's token carries."""
+
+    TYPE = "best-shot"
+
+    image: bytes
+    estimations: Estimations
+
+
+class ParallaxReference(Message):
+    """The session's most frontal face so far, for the 3-D parallax cue (services/estimator/parallax.py)."""
+
+    TYPE = "parallax-reference"
+
+    points: bytes  # 468 x 2 float32 landmarks, C order
+    yaw: float
+    pitch: float
+
+
+class LandmarkTrack(Message):
+    """The session's recent landmarks, for the temporal deepfake cue (services/estimator/temporal.py)."""
+
+    TYPE = "landmark-track"
+
+    frame_no: int
+    points: bytes  # up to 2 x 468 x 2 float32 landmarks, the older first, C order
+    jitters: tuple[float, ...] = ()
+
+
+class AnswerLine(Message):
+    """One answer the decider gave, as the FileLogger writes it next to the session's frames."""
+
+    TYPE = "answer"
+
+    frame: int
+    kind: str  # the ReplyKind: stats, success, error
+    codes: tuple[int, ...] = ()
+    error: int | None = None  # the SystemCode of an error answer
+    end: SessionEnd | None = None
+    at: float
