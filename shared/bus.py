@@ -21,12 +21,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from shared import redis_connect
+from shared.errors import BusUnavailable
 from shared.messages import M, Message, decode, encode
 from shared.settings import Settings
 
 # Redis cannot take the command now: unreachable, too slow, or full (maxmemory with noeviction
 # refuses writes until trimming frees room). Wait and retry, or answer 1017: never a bug to crash on.
-REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
+# BusUnavailable is the same, already translated (shared/retention.py's BusFull): a consumer backs
+# off on it too, rather than logging a failed handler and spending a delivery.
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError,
+                                                  BusUnavailable)
 # The same plus a raw socket error, where nothing but Redis does I/O inside the ``try``.
 REDIS_OR_SOCKET_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, OSError)
 # Any Redis failure, a refused password or command included: what a command or a one-shot job
