@@ -260,6 +260,9 @@ class ClientInfo(Model):
     light: LightSupport | None = None
     light_step: int | None = None
     light_painted_ms: float | None = None
+    # The person asked for more time (CONNECT ``time-scale``, 1 to MAX_TIME_SCALE; WCAG 2.2.1): the
+    # ActiveLiveness plugin multiplies each action's timeout by it, up to the operator's cap.
+    time_scale: float = 1.0
 
 
 class FrameMessage(Message):

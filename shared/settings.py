@@ -25,6 +25,9 @@ ENV_PREFIX = "VIGIL_"
 INSECURE_KEYS = frozenset({"", "secret", "changeme", "change-me", "password"})
 # An origin as browsers compare them: scheme, host (or a *. subdomain wildcard), optional port.
 ORIGIN_PATTERN = re.compile(r"^https?://(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$")
+# The largest `time-scale` a page may send (CONNECT, docs/protocol.md): five times each action's
+# time is as slow as a person moving with great effort needs; an operator's cap comes below it.
+MAX_TIME_SCALE = 5.0
 
 
 class Group(BaseModel):
@@ -329,6 +332,10 @@ class ActiveLivenessSettings(Group):
     pitch_threshold_deg: float = 15.0
     accept_one_eye_open: bool = False
     interaction_timeout_s: float = Field(5.0, gt=0)
+    max_time_scale: float = Field(2.0, ge=1, le=MAX_TIME_SCALE, description=(
+        "The most extra time a person may ask for (CONNECT `time-scale`, docs/protocol.md; WCAG "
+        "2.2.1): each action's timeout is multiplied by the page's scale up to this. 1: none. More "
+        "time also gives a live face swap more time to follow a prompt, so it stays bounded."))
     max_timeouts: int = Field(
         3, ge=0,
         description="Timed-out actions allowed per session before it ends (code 97, close 4000).")

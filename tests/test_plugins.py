@@ -101,6 +101,22 @@ async def test_the_wrong_direction_times_out_and_a_new_action_is_drawn() -> None
     assert memory.saved.timeouts == 1
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(("asked", "cap", "timed_out"), [
+    (1.0, 2.0, True),   # no extra time: 1.5 s is past the 1 s action time
+    (2.0, 2.0, False),  # twice the time: 2 s, not yet
+    (3.0, 1.0, True),   # the operator allows none: asking changes nothing
+])
+async def test_a_person_who_asked_for_more_time_gets_it_up_to_the_operators_cap(
+        asked: float, cap: float, timed_out: bool) -> None:
+    plugin = ActiveLiveness(liveness_settings(Interaction.YAW_LEFT, Interaction.BLINK, interaction_count=1,
+                                              interaction_timeout_s=1.0, max_time_scale=cap))
+    memory, client = Memory(), ClientInfo(time_scale=asked)
+    await plugin.evaluate(estimation(1, 0.0, pose(0), client), memory)
+    later = await plugin.evaluate(estimation(2, 1.5, pose(0), client), memory)
+    assert (FrameCheck.ACTION_TIMED_OUT in later.codes) is timed_out
+
+
 def test_random_order_comes_from_the_secure_source() -> None:
     settings = Settings(env=Env.DEVELOPMENT, active_liveness={"interaction_count": 3})
     plugin = ActiveLiveness(settings)

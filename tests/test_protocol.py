@@ -203,8 +203,10 @@ async def test_bad_connect_headers_are_refused_and_connect_can_be_retried(ingres
         assert error_code(await peer.connect(heartbeat="soon")) == SystemCode.BAD_HEADER
         assert error_code(await peer.connect(heartbeat="1")) == SystemCode.BAD_HEADER  # under the minimum
         assert error_code(await peer.connect(**{"session-id": "not-a-uuid"})) == SystemCode.BAD_HEADER
+        for scale in ("slow", "0.5", "6", "nan"):  # more time is 1-5 times the action's time
+            assert error_code(await peer.connect(**{"time-scale": scale})) == SystemCode.BAD_HEADER
         assert error_code(await peer.connect(**{"session-id": str(uuid.uuid4())})) == SystemCode.UNKNOWN_SESSION
-        assert (await peer.connect()).command is Command.CONNECTED
+        assert (await peer.connect(**{"time-scale": "2"})).command is Command.CONNECTED
         assert peer.close_code is None
 
 

@@ -36,7 +36,7 @@ from shared.errors import ProtocolError, RetryLaterError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.metrics import FRAMES_RECEIVED, REDIS_ERRORS, REPLIES_SENT, ROUND_TRIP, WEBSOCKET_CLOSES
-from shared.settings import Settings
+from shared.settings import MAX_TIME_SCALE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,7 @@ class Connection:
         if version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
             raise ProtocolError(f"version {version} not supported", code=SystemCode.UNSUPPORTED_VERSION)
         heartbeat_ms = self._heartbeat(message.headers.get("heartbeat"))
+        client = client_info(message.headers)  # a bad header is refused before a session opens
         requested = message.headers.get("session-id") or None
         if self.who is not None:
             self.who = replace(self.who, device=client_key(message.headers, "device-id"),
@@ -172,7 +173,7 @@ class Connection:
         self.admitted = self.admission is not None
         if self.limits is not None and self.who is not None:
             await self.limits.opened(self.who, session_id)
-        self.client = client_info(message.headers)
+        self.client = client
         exchange = self.exchange_factory(session_id)
         await exchange.start()
         self.exchange = exchange
@@ -277,7 +278,21 @@ def client_info(headers: dict[str, str]) -> ClientInfo:
         user_agent=headers.get("user-agent", "")[:300] or None,
         mirrored=headers.get("mirrored", "0").strip().lower() in ("1", "true", "yes"),
         light=light_support(headers.get("light")),
+        time_scale=time_scale(headers.get("time-scale")),
     )
+
+
+def time_scale(value: str | None) -> float:
+    """CONNECT's ``time-scale``: how much more time the person asks for (1 to MAX_TIME_SCALE)."""
+    if value is None or not value.strip():
+        return 1.0
+    try:
+        scale = float(value)
+    except ValueError:
+        raise ProtocolError("time-scale is not a number", code=SystemCode.BAD_HEADER) from None
+    if not 1.0 <= scale <= MAX_TIME_SCALE:  # NaN fails both comparisons
+        raise ProtocolError(f"time-scale must be 1-{MAX_TIME_SCALE:g}", code=SystemCode.BAD_HEADER)
+    return scale
 
 
 def frame_client(headers: dict[str, str], connected: ClientInfo) -> dict[str, object]:

@@ -72,6 +72,8 @@ export interface CheckerOptions {
   deviceId?: boolean;
   /** Take part in the screen-light challenge. Default true. */
   light?: boolean;
+  /** More time for each action, 1-5 (WCAG 2.2.1): the service grants up to its operator's cap. Default 1. */
+  timeScale?: number;
   /** The photosensitivity warning: "ask" (default) shows it; "accept"/"decline" answer it beforehand. */
   lightConsent?: "ask" | "accept" | "decline";
   lightSettleMs?: number;

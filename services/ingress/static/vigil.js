@@ -97,6 +97,9 @@ const DEFAULTS = {
   // per device (abuse limits). false: none is sent or stored.
   deviceId: true,
   light: true, // take part in the screen-light challenge; false: CONNECT without `light` (a legacy client)
+  // More time for each action (1-5; WCAG 2.2.1), for a person who moves slowly: sent as `time-scale`;
+  // the service grants it up to its operator's `active_liveness.max_time_scale`.
+  timeScale: 1,
   // The photosensitivity warning: "ask" shows it; "accept" / "decline" answer it beforehand
   // (a kiosk whose operator asked already). "decline" still ends a session whose service requires the light.
   lightConsent: "ask",
@@ -595,6 +598,7 @@ export class Checker extends EventTarget {
     const device = this.options.deviceId ? deviceId() : null;
     if (device) headers["device-id"] = device;
     if (this.options.light) headers.light = this._lightAnswer === "declined" ? "declined" : "1";
+    if (this.options.timeScale > 1) headers["time-scale"] = String(Math.min(5, this.options.timeScale));
     this._send(formatMessage("CONNECT", headers));
   }
 

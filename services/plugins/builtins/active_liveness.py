@@ -83,6 +83,12 @@ class ActiveLiveness:
         await memory.save(state)
         return verdict
 
+    def timeout_s(self, estimation: EstimationMessage) -> float:
+        """An action's time: the operator's, times the extra time the person asked for (CONNECT
+        ``time-scale``), up to the operator's cap (``max_time_scale``)."""
+        asked = estimation.client.time_scale if estimation.client is not None else 1.0
+        return self.options.interaction_timeout_s * min(asked, self.options.max_time_scale)
+
     def advance(self, state: ChallengeMemory, estimation: EstimationMessage) -> Verdict:
         """Moves ``state`` along with this frame (mutates it) and says where the session stands."""
         total = len(state.sequence)
@@ -95,7 +101,7 @@ class ActiveLiveness:
             state.started_at = estimation.received_at  # the light challenge runs: the action waits
             return Verdict(PluginVerdict.PENDING, progress=(state.index, total), details={"held": 1.0})
         codes: tuple[FrameCheck, ...] = ()
-        if estimation.received_at - state.started_at > self.options.interaction_timeout_s:
+        if estimation.received_at - state.started_at > self.timeout_s(estimation):
             # Too slow (or a recording that cannot follow): a new action, freshly drawn, never one
             # still pending (a replay with two blinks would otherwise answer two "blink" prompts).
             state.timeouts += 1
