@@ -254,3 +254,34 @@ def test_arabic_is_laid_out_right_to_left(chromium: Chromium, vigil: FakeVigil) 
     assert page.evaluate("document.querySelector('dialog.vigil-dialog').dir") == "rtl"
     assert not arabic.errors
     context.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_check_whose_actions_ran_out_of_time_offers_one_with_more_time(chromium: Chromium,
+                                                                         vigil: FakeVigil) -> None:
+    """WCAG 2.2.1: after a session ended on timed-out actions (code 97, then close 4000), the page
+    offers a new check whose CONNECT asks for twice the time; any other ending offers nothing."""
+    context = open_context(chromium.browser)
+    try:
+        vigil.replies = lambda _: [stats([FrameCheck.NO_FACE]), 4003]
+        other = ready(open_page(context, vigil))
+        other.page.click("#start")
+        other.wait_state("failed")
+        assert other.page.is_hidden("#more-time")
+
+        vigil.replies = lambda _: [stats([FrameCheck.ACTION_TIMED_OUT, FrameCheck.ACTION_BLINK]), 4000]
+        page = ready(open_page(context, vigil))
+        page.page.click("#start")
+        page.wait_state("failed")
+        page.page.wait_for_selector("#more-time:not([hidden])", timeout=15_000)
+        assert not axe_violations(page.page)
+        assert not low_contrast(page)
+        vigil.replies = lambda _: [stats([FrameCheck.ACTION_BLINK])]
+        page.page.click("#more-time")
+        wait_code(page, FrameCheck.ACTION_BLINK)
+        connects = [m.text for m in vigil.messages("CONNECT")]
+        assert "time-scale:" not in connects[-2]
+        assert "time-scale:2\n" in connects[-1]
+        assert page.page.is_hidden("#more-time")
+    finally:
+        context.close()

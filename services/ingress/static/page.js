@@ -7,7 +7,7 @@
 // Query: `cn` the UI config's name; `lang` forces a language (a BCP 47 tag: "es", "pt-BR", "ar";
 // else the browser's); `nonce` the relying party's nonce (it comes back in the JWT).
 
-import { Checker } from "./vigil.js";
+import { Checker, MORE_TIME_SCALE } from "./vigil.js";
 import { direction, loadMessages, matchLanguage, pickLanguage, translator } from "./i18n.js";
 
 const REDIRECT_DELAY_MS = 1500;
@@ -25,6 +25,7 @@ const ui = {
   progressText: $("progress-text"),
   success: $("success"),
   start: $("start"),
+  moreTime: $("more-time"),
   mode: $("mode"),
   modeBox: document.querySelector(".mode"),
   zoomIn: $("zoom-in"),
@@ -164,11 +165,23 @@ function wire(checker, config) {
     if (await checker.openCamera(ui.camera.value)) await fillCameras(checker);
   });
 
+  ui.moreTime.addEventListener("click", async () => {
+    // Every action of the new check gets more time (the service grants up to its operator's cap).
+    checker.options.timeScale = Math.max(checker.options.timeScale ?? 1, MORE_TIME_SCALE);
+    ui.moreTime.hidden = true;
+    ui.start.focus();
+    showAlert("");
+    ui.success.hidden = true;
+    ui.progress.hidden = true;
+    await checker.start();
+  });
+
   ui.start.addEventListener("click", async () => {
     if (isRunning(checker)) {
       checker.stop();
       return;
     }
+    ui.moreTime.hidden = true;
     showAlert("");
     ui.success.hidden = true;
     ui.progress.hidden = true;
@@ -218,12 +231,13 @@ function wire(checker, config) {
     ui.progressText.textContent = t("progress", { done: Math.min(done + 1, total), total });
   });
 
-  checker.on("error", ({ message, fatal: isFatal }) => {
+  checker.on("error", ({ message, fatal: isFatal, timedOut }) => {
     if (isFatal) {
       showAlert(message, "check-failed");
       showPrompt("");
       ui.progress.hidden = true;
       ui.start.disabled = !cameraOk;
+      ui.moreTime.hidden = !(timedOut && cameraOk && (checker.options.timeScale ?? 1) < MORE_TIME_SCALE);
     } else {
       showPrompt(message);
     }

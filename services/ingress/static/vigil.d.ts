@@ -4,6 +4,8 @@
 
 /** The protocol version this library speaks (LPProto, docs/protocol.md). */
 export declare const PROTOCOL_VERSION: string;
+/** The extra time the check page offers after a session whose actions ran out of time. */
+export declare const MORE_TIME_SCALE: number;
 
 /** The languages with messages: BCP 47 tags. */
 export declare const LANGUAGES: readonly ["en", "ru", "es", "pt-BR", "fr", "de", "tr", "ar", "zh-Hans", "hi"];
@@ -104,7 +106,8 @@ export interface CheckerEvents {
   /** The signed JWT: send it to your backend and verify it there (docs/examples/). */
   success: { jwt: string; sessionId: string | null };
   /** code: a system code, "close.NNNN", "close.protocol", "gaveUp" or "camera.KIND". */
-  error: { code: number | string; message: string; fatal: boolean; detail?: string };
+  /** `timedOut`: the session ended after its actions ran out of time (offer `timeScale: MORE_TIME_SCALE`). */
+  error: { code: number | string; message: string; fatal: boolean; detail?: string; timedOut?: boolean };
   "camera-error": { kind: CameraErrorKind; name: string; message: string };
   /** The raw STATS body, for integrators: it may carry scores (development mode); never show them. */
   stats: { isOk: boolean; errors: number[]; estimations: Record<string, unknown> };

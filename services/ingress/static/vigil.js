@@ -117,6 +117,9 @@ const PROTOCOL_CLOSE = new Set([1009, 4001]);
 // Frame checks after which the service ends the session (close 4000): the person reads that
 // reason rather than close.4000's general one (102 LIGHT_FAILED, 103 LIGHT_REQUIRED).
 const SESSION_ENDING = new Set([102, 103]);
+const ACTION_TIMED_OUT = 97; // shared/errors.py FrameCheck.ACTION_TIMED_OUT
+// The extra time the page offers after a session whose actions ran out of time (WCAG 2.2.1).
+export const MORE_TIME_SCALE = 2;
 // States in which the session goes on (a light step may stay on screen, a warning stay open).
 /** This browser's stable random id, or null where storage is refused (private modes). */
 function deviceId() {
@@ -483,6 +486,7 @@ export class Checker extends EventTarget {
     this._transientErrors = 0;
     this._lightAnswer = { accept: "accepted", decline: "declined" }[this.options.lightConsent] ?? null;
     this._endingCode = null;
+    this._timedOut = false; // an action ran out of time in this session (code 97)
     this._light.log = [];
     this._connect(this._generation);
   }
@@ -692,6 +696,7 @@ export class Checker extends EventTarget {
     const messages = codes.map((code) => this.message(code));
     const message = codes.length ? messages[0] : this.message("hold");
     this._endingCode = codes.find((code) => SESSION_ENDING.has(code)) ?? null;
+    if (codes.includes(ACTION_TIMED_OUT)) this._timedOut = true;
     this._mark(codes.length ? "bad" : "ok");
     this._light.setPrompt(message);
     this._emit("prompt", { codes, code: codes.length ? codes[0] : null, message, messages });
@@ -704,7 +709,9 @@ export class Checker extends EventTarget {
     if (this.state === "success") return;
     if (SESSION_OVER.has(code)) {
       const why = code === 4000 && this._endingCode ? this._endingCode : `close.${code}`;
-      this._fail({ code: `close.${code}`, message: this.message(why), detail: reason }, true);
+      // Ended after actions ran out of time: the page may offer a new check with more time (timeScale).
+      const timedOut = code === 4000 && this._timedOut;
+      this._fail({ code: `close.${code}`, message: this.message(why), detail: reason, timedOut }, true);
     } else if (PROTOCOL_CLOSE.has(code)) {
       this._fail({ code: "close.protocol", message: this.message("close.protocol"), detail: reason }, true);
     } else {
