@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 
@@ -36,8 +37,8 @@ def keepalive(redis: RedisSettings) -> dict[str, Any]:
         socket.TCP_KEEPCNT: redis.keepalive_count}}
 
 
-def secret(value: Any) -> str | None:
-    return None if value is None else str(value.get_secret_value())
+def secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def connect(redis: RedisSettings, *, var_dir: Path = VAR_DIR) -> Redis:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from infra.redis_server import RedisServer
 from shared.keys import Keys
 from shared.settings import Env, RedisSettings, Settings
+from tests.needs import unavailable
 
 if TYPE_CHECKING:
     from services.estimator.analysis import FaceAnalyser
@@ -68,9 +69,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 def data_dir() -> Path:
     """The real media beside the checkout. Absent: skip locally, fail in CI (never a silent skip)."""
     if not DATA.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"test media folder {DATA} is missing in CI")
-        pytest.skip(f"test media folder {DATA} is absent (set VIGIL_TEST_DATA)")
+        unavailable(f"test media folder {DATA} is absent (set VIGIL_TEST_DATA)")
     return DATA
 
 

@@ -33,6 +33,7 @@ from shared.errors import FrameCheck
 from shared.keys import Keys
 from shared.ui_config import UiConfig
 from tests import media
+from tests.needs import unavailable
 from tests.stack import ROOT, Stack
 
 if TYPE_CHECKING:
@@ -67,9 +68,7 @@ def require_browser() -> None:
         except ImportError:
             problem = "playwright is not installed in this environment (the dev extra)"
     if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run in CI: {problem}")
-        pytest.skip(problem)
+        unavailable(problem)
 
 
 # ---- media: real video and photos turned into the fake camera's .y4m files ----------------------

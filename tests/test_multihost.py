@@ -24,9 +24,9 @@ from infra.redis_server import RedisServer
 from shared.keys import Group, Keys
 from shared.lpproto import Command
 from tests import media
+from tests.needs import unavailable
 from tests.stack import Stack
 
-pytestmark = pytest.mark.skipif(can_make_hosts() is not None, reason=str(can_make_hosts()))
 CLIENTS = 4
 
 
@@ -47,6 +47,8 @@ async def pending_of(redis: Redis, keys: Keys, consumer: str) -> int:
 @pytest.mark.anyio
 @pytest.mark.timeout(180)
 async def test_workers_on_another_host_serve_sessions(tmp_path: Path, data_dir: Path) -> None:
+    if (problem := can_make_hosts()) is not None:
+        unavailable(problem)
     prefix = f"t{uuid.uuid4().hex[:12]}"
     keys = Keys(prefix)
     frame = media.neutral_jpeg(data_dir)

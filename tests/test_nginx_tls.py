@@ -39,6 +39,7 @@ from infra.redis_server import RedisServer, free_port
 from infra.tls_selfsigned import issue
 from shared.settings import IngressSettings
 from tests import media
+from tests.needs import unavailable
 from tests.stack import ROOT, Stack
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, REAL_VIDEO, require_browser, video_frames, write_y4m
 
@@ -100,10 +101,7 @@ def camera(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def front(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     if not NGINX.is_file():
-        problem = f"{NGINX} is missing: run infra/install_system.sh as root (make test does)"
-        if os.environ.get("CI"):
-            pytest.fail(problem)
-        pytest.skip(problem)
+        unavailable(f"{NGINX} is missing: run infra/install_system.sh as root (make test does)")
     prefix = tmp_path_factory.mktemp("nginx")
     issued = issue(HOST, prefix / "tls")
     # nginx is the only proxy: the services believe its X-Forwarded-For (docs/tls.md).
