@@ -47,13 +47,13 @@ async def level(url: str, clips: list[list[bytes]], sessions: int, fps: float, w
     tasks = [asyncio.create_task(person(n)) for n in range(sessions)]
     await asyncio.sleep(warm_up_s)
     cpu.begin(processes)
-    start = time.monotonic()
+    start, generator_start = time.monotonic(), time.process_time()
     await asyncio.sleep(window_s)
-    end = time.monotonic()
+    end, generator_s = time.monotonic(), time.process_time() - generator_start
     spent, busy = cpu.end(processes)
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), STOP_GRACE_S)
-    return summarise(sessions, fps, tally, (start, end), spent, busy)
+    return summarise(sessions, fps, tally, (start, end), spent, busy, generator_s)
 
 
 def running_vigil_processes() -> list[Process]:

@@ -545,6 +545,12 @@ class EstimatorSettings(Group):
         "multiple of N only: a face swapped in is caught at the next such frame, and the "
         "FaceMatcher holds success back on a frontal frame without a descriptor (docs/plugins.md). "
         "1 = every frame."))
+    detect_every: int = Field(3, ge=1, description=(
+        "The face detector (~4.5 ms) on a session's frame only every Nth frame and on the frames "
+        "due for a descriptor; between, the face mesh of the previous frame places the face (as "
+        "MediaPipe tracks), and the detector runs at once when the mesh loses it "
+        "(services/estimator/tracking.py). A second face entering the view is seen up to N-1 "
+        "frames late. 1 = every frame."))
     image_modification_every: int = Field(3, ge=1, description=(
         "JPEG forensics for image modification (services/estimator/evidences/modification.py). It "
         "costs ~18 ms a frame and a session's capture path does not change between frames: measure "

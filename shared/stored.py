@@ -12,7 +12,7 @@ memory). A change that is not backward compatible bumps the model's ``VERSION``.
 | ``shared.audit.SessionState`` | ``P:decider:state:{session}``, msgpack | decider | decider (any instance) |
 | ``BestShot`` | ``P:decider:bestshot:{session}``, msgpack | decider | decider (the JWT) |
 | ``ParallaxReference`` | ``P:estimator:reference:{session}``, msgpack | estimator | estimator (any instance) |
-| ``LandmarkTrack`` | ``P:estimator:track:{session}``, msgpack | estimator | estimator (any instance) |
+| ``LandmarkTrack``, ``FaceAnchor`` | ``P:estimator:track:{session}``, msgpack | estimator | estimator (any instance) |
 | ``AnswerLine`` | ``{file_logger.path}/{session}/answers.jsonl``, a JSON line each | FileLogger | ``vigil replay`` |
 """
 
@@ -22,7 +22,18 @@ import json
 from typing import Any
 
 from shared.errors import MessageDecodeError
-from shared.messages import ENTRY_FIELD, Estimations, M, Message, SessionEnd, decode, encode, from_envelope
+from shared.messages import (
+    ENTRY_FIELD,
+    Estimations,
+    Face,
+    M,
+    Message,
+    Model,
+    SessionEnd,
+    decode,
+    encode,
+    from_envelope,
+)
 
 
 def pack(value: Message) -> bytes:
@@ -71,14 +82,29 @@ class ParallaxReference(Message):
     pitch: float
 
 
+class FaceAnchor(Model):
+    """The main face as the detector last saw it, in the face mesh's own frame, so the mesh can
+    carry it to the next frames without the detector (services/estimator/tracking.py)."""
+
+    detected_at: int  # the frame the detector ran on
+    centre: tuple[float, float]  # the detector's box centre, in canonical-mesh units
+    size: tuple[float, float]  # its width and height, in the same units
+    keypoints: tuple[tuple[float, float], ...]  # its five keypoints, in the same units
+    score: float  # the detector's score
+    others: tuple[Face, ...] = ()  # the other faces it found, in image pixels as it saw them
+
+
 class LandmarkTrack(Message):
-    """The session's recent landmarks, for the temporal deepfake cue (services/estimator/temporal.py)."""
+    """The session's recent landmarks, for the temporal deepfake cue (services/estimator/temporal.py),
+    and where the detector last saw the face (for tracking)."""
 
     TYPE = "landmark-track"
+    VERSION = 2  # 2: the anchor
 
     frame_no: int
     points: bytes  # up to 2 x 468 x 2 float32 landmarks, the older first, C order
     jitters: tuple[float, ...] = ()
+    anchor: FaceAnchor | None = None
 
 
 class AnswerLine(Message):

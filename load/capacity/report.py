@@ -35,6 +35,9 @@ class Level:
     failures: dict[str, int]
     cpu_ms_per_frame: dict[str, float] = field(default_factory=dict)
     machine_busy: float = 0.0  # share of all cores
+    # The load generator's own CPU (this process): it shares the machine with Vigil here, unlike
+    # real people's phones, so it is shown beside the Vigil processes but not in their total.
+    generator_cpu_ms_per_frame: float = 0.0
 
     @property
     def asked_fps(self) -> float:
@@ -42,7 +45,7 @@ class Level:
 
 
 def summarise(sessions: int, fps: float, tally: Tally, window: tuple[float, float],
-              cpu_s: dict[str, float], busy: float) -> Level:
+              cpu_s: dict[str, float], busy: float, generator_cpu_s: float = 0.0) -> Level:
     start, end = window
     inside = [seconds for sent, seconds in tally.round_trips if start <= sent < end]
     ms = np.asarray(inside, dtype=np.float64) * 1000.0
@@ -53,7 +56,8 @@ def summarise(sessions: int, fps: float, tally: Tally, window: tuple[float, floa
     return Level(sessions, fps, end - start, frames, frames / (end - start), p50, p95, p99, errors, tally.late,
                  tally.sessions, dict(tally.replies), {str(k): v for k, v in sorted(tally.closes.items())},
                  {str(k): v for k, v in sorted(tally.refused.items())}, dict(tally.failures),
-                 {role: round(s * 1000.0 / max(frames, 1), 2) for role, s in sorted(cpu_s.items())}, busy)
+                 {role: round(s * 1000.0 / max(frames, 1), 2) for role, s in sorted(cpu_s.items())}, busy,
+                 round(generator_cpu_s * 1000.0 / max(frames, 1), 2))
 
 
 def _code(kind: str) -> int:
@@ -74,10 +78,11 @@ def table(levels: list[Level]) -> str:
                      f"{lv.late:>5} {lv.machine_busy:>5.0%}  {closes}")
     roles = sorted({role for lv in levels for role in lv.cpu_ms_per_frame})
     lines += ["", "CPU ms per answered frame, per process (from /proc):",
-              f"{'sessions':>8} " + " ".join(f"{r[:12]:>12}" for r in roles) + f" {'total':>8}"]
+              f"{'sessions':>8} " + " ".join(f"{r[:12]:>12}" for r in roles) + f" {'total':>8} {'generator':>9}"]
     for lv in levels:
         cells = " ".join(f"{lv.cpu_ms_per_frame.get(r, 0.0):>12.1f}" for r in roles)
-        lines.append(f"{lv.sessions:>8} {cells} {sum(lv.cpu_ms_per_frame.values()):>8.1f}")
+        lines.append(f"{lv.sessions:>8} {cells} {sum(lv.cpu_ms_per_frame.values()):>8.1f} "
+                     f"{lv.generator_cpu_ms_per_frame:>9.1f}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """Everything measured on the main face of each frame of a batch, cheapest first.
 
 Order: image quality (the face crop) -> a cheap size gate (a face too small to judge skips the
-rest) -> face mesh (batched) -> iris (batched) -> head pose -> descriptor (batched, only on the
-near-frontal frames the FaceMatcher will compare) -> eyes, mouth, glasses -> parallax against the
-session's reference -> AGS -> liveness / deepfake / image-modification evidence. Each stage is timed.
+rest) -> face mesh (batched; a face the worker followed brings its own, tracking.py) -> iris
+(batched) -> head pose -> descriptor (batched, only on the near-frontal frames the FaceMatcher
+will compare) -> eyes, mouth, glasses -> parallax against the session's reference -> AGS ->
+liveness / deepfake / image-modification evidence. Each stage is timed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from services.estimator.evidence import EvidenceEstimator, EvidenceInput
 from services.estimator.face_state import eyes_state, glasses_state, inter_ocular, mouth_state
 from services.estimator.light import LightMeter
 from services.estimator.model import RGBImage
-from services.estimator.models.face_mesh import FaceMeshModel, FloatArray
+from services.estimator.models.face_mesh import FaceMesh, FaceMeshModel, FloatArray
 from services.estimator.models.iris import IrisModel
 from services.estimator.models.sface import SFaceModel
 from services.estimator.parallax import Reference, eye_centre_distance, homography_residual
@@ -27,10 +28,12 @@ from services.estimator.pose import head_pose
 from services.estimator.quality import face_crop, image_quality
 from services.estimator.temporal import Track
 from services.estimator.timings import Timings, shared_stage
+from services.estimator.tracking import anchor_for
 from shared.messages import Face, FaceAnalysis, FrameMessage, HeadPose, ImageQuality
 from shared.plugins import face_matcher_compares
 from shared.settings import Settings, ThresholdSettings
 from shared.stages import Stage
+from shared.stored import FaceAnchor
 from shared.thresholds import below, quality_failures
 
 
@@ -62,6 +65,11 @@ class Item:
     light_wanted: bool = False
     # The frame's live thresholds, for the cost gates below (None: the analyser's own settings).
     thresholds: ThresholdSettings | None = None
+    # The frame's other faces (kept in the anchor of a detected frame: services/estimator/tracking.py).
+    others: tuple[Face, ...] = ()
+    # A followed frame: the mesh that already found the face, and the anchor it was carried from.
+    mesh: FaceMesh | None = None
+    anchor: FaceAnchor | None = None
 
 
 class FaceAnalyser:
@@ -92,8 +100,10 @@ class FaceAnalyser:
         return minimum is None or face.box.width >= minimum / 2
 
     def _landmark_stages(self, items: list[Item], results: list[dict[str, object]]) -> None:
-        with shared_stage([item.timings for item in items], Stage.LANDMARKS):
-            meshes = self.models.mesh.predict([(item.image, item.face) for item in items])
+        fresh = [item for item in items if item.mesh is None]
+        with shared_stage([item.timings for item in fresh], Stage.LANDMARKS):
+            found = iter(self.models.mesh.predict([(item.image, item.face) for item in fresh]))
+        meshes = [item.mesh if item.mesh is not None else next(found) for item in items]
         with shared_stage([item.timings for item in items], Stage.IRIS):
             irises = self.models.iris.predict([(item.image, mesh.landmarks) for item, mesh in
                                                zip(items, meshes, strict=True)])
@@ -148,11 +158,14 @@ class FaceAnalyser:
             found = self.models.sface.predict([(items[k].image, items[k].face) for k in wanted])
         return dict(zip(wanted, found, strict=True))
 
-    @staticmethod
-    def _advance_track(item: Item, landmarks: FloatArray, iod: float) -> Track:
+    def _advance_track(self, item: Item, landmarks: FloatArray, iod: float) -> Track:
         frame_no = item.frame.frame_no
         previous = item.reference.track if item.reference is not None else None
-        return (previous or Track(frame_no - 1)).advance(frame_no, landmarks[:, :2], iod)
+        track = (previous or Track(frame_no - 1)).advance(frame_no, landmarks[:, :2], iod)
+        if self.settings.estimator.detect_every <= 1:
+            return track.anchored(None)
+        # A detected frame anchors the face anew; a followed one keeps the anchor it came from.
+        return track.anchored(item.anchor or anchor_for(item.face, item.others, landmarks, frame_no))
 
     def _parallax(self, item: Item, points: FloatArray, yaw: float, pitch: float, iod: float, track: Track,
                   result: dict[str, object]) -> None:

@@ -23,13 +23,13 @@ any estimator instance can serve the next frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from services.estimator.models.sface import umeyama
-from shared.stored import LandmarkTrack, pack, unpack
+from shared.stored import FaceAnchor, LandmarkTrack, pack, unpack
 
 FloatArray = npt.NDArray[np.float32]
 TRACK_DEPTH = 2  # previous frames kept per session: a second difference needs two
@@ -58,6 +58,9 @@ class Track:
     frame_no: int
     points: tuple[FloatArray, ...] = ()
     jitters: tuple[float, ...] = ()
+    # Where the detector last saw the face (services/estimator/tracking.py); kept by ``advance``
+    # only over consecutive frames, like the landmarks.
+    anchor: FaceAnchor | None = None
 
     def advance(self, frame_no: int, landmarks: FloatArray, iod: float) -> Track:
         """The track after frame ``frame_no`` with these (468, 2) landmarks; a gap starts afresh."""
@@ -66,7 +69,10 @@ class Track:
         if len(track.points) == TRACK_DEPTH:
             jitters = (*jitters, landmark_jitter(track.points[0], track.points[1], landmarks, iod))[-JITTER_WINDOW:]
         points = (*track.points, np.ascontiguousarray(landmarks[:, :2], dtype=np.float32))[-TRACK_DEPTH:]
-        return Track(frame_no, points, jitters)
+        return Track(frame_no, points, jitters, track.anchor)
+
+    def anchored(self, anchor: FaceAnchor | None) -> Track:
+        return replace(self, anchor=anchor)
 
     def jitter(self) -> float | None:
         """The session's cue: the median of the recent jitters (None before three frames in a row)."""
@@ -74,11 +80,11 @@ class Track:
 
     def pack(self) -> bytes:
         return pack(LandmarkTrack(frame_no=self.frame_no, points=b"".join(p.tobytes() for p in self.points),
-                                  jitters=tuple(float(j) for j in self.jitters)))
+                                  jitters=tuple(float(j) for j in self.jitters), anchor=self.anchor))
 
     @classmethod
     def unpack(cls, raw: bytes) -> Track:
         """``MessageDecodeError`` when another version wrote it (shared/stored.py)."""
         stored = unpack(LandmarkTrack, raw)
         flat = np.frombuffer(stored.points, dtype=np.float32).reshape(-1, POINTS, 2)
-        return cls(stored.frame_no, tuple(flat[i] for i in range(len(flat))), stored.jitters)
+        return cls(stored.frame_no, tuple(flat[i] for i in range(len(flat))), stored.jitters, stored.anchor)

@@ -1,7 +1,8 @@
-"""Turns a batch of frames into estimations: decode, detect, analyse the main faces, publish.
+"""Turns a batch of frames into estimations: decode, find the main face (followed by the face
+mesh from the session's previous frame, or detected), analyse the main faces, publish.
 
 The whole batch goes through each model at once where the model takes a batch (face mesh,
-iris, descriptor); detection runs per frame (YuNet's input is fixed at 1x640x640).
+iris, descriptor); detection runs per frame (YuNet takes one image a call).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from redis.asyncio import Redis
 
 from services.estimator.analysis import FaceAnalyser, Item
 from services.estimator.decode import decode_rgb
-from services.estimator.model import FaceDetector
+from services.estimator.model import FaceDetector, RGBImage
 from services.estimator.parallax import Reference, ReferenceStore
-from services.estimator.timings import Timings
+from services.estimator.timings import Timings, shared_stage
+from services.estimator.tracking import FaceTracker, Followed
 from shared.consumer import Delivery
 from shared.errors import ImageError
 from shared.faces import select_main_face
@@ -29,6 +31,7 @@ from shared.metrics import observe_stages
 from shared.retention import StreamRetention
 from shared.settings import Settings
 from shared.stages import Stage
+from shared.stored import FaceAnchor
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class EstimatorWorker:
         # settings for what decides the main face (roi, multiface_policy).
         self.redis, self.keys, self.live, self.settings = redis, keys, live, live.base
         self.detector, self.analyser = detector, analyser
+        self.tracker = FaceTracker(analyser.models.mesh, self.settings.estimator.detect_every)
         self.references = ReferenceStore(redis, keys, self.settings.session.ttl_s)
         self.retention = StreamRetention(self.settings.bus)
 
@@ -60,47 +64,91 @@ class EstimatorWorker:
                     ) -> tuple[list[EstimationMessage], dict[str, Reference]]:
         """``tagged``: live settings per frame tag (the process's own settings where missing)."""
         tagged = tagged or {}
-        detected = [self._detect(frame, references, tagged.get(frame.config_tag, self.settings)) for frame in frames]
+        detected = [self._decode(frame, tagged.get(frame.config_tag, self.settings)) for frame in frames]
+        self._follow([d for d in detected if d.image is not None], references)
+        for d in detected:
+            if d.image is not None and not d.followed:
+                self._detect(d, references)
         items = [d.item for d in detected if d.item is not None]
         for item, analysis in zip(items, self.analyser.analyse(items) if items else [], strict=True):
             item.analysis = analysis
         updated = {i.frame.session_id: i.new_reference for i in items if i.new_reference is not None}
         return [d.estimation() for d in detected], updated
 
-    def _detect(self, frame: FrameMessage, references: dict[str, Reference], settings: Settings) -> Detected:
+    def _decode(self, frame: FrameMessage, settings: Settings) -> Detected:
         timings = Timings()
         try:
             with timings.stage(Stage.DECODE):
                 image = decode_rgb(frame.image, settings.ingress.max_image_pixels)
         except ImageError as exc:
             log.info("session %s frame %d: %s", frame.session_id, frame.frame_no, exc)
-            return Detected(frame, timings, error=exc, width=frame.width, height=frame.height)
-        with timings.stage(Stage.DETECT):
-            faces = tuple(self.detector.detect(image))
+            return Detected(frame, timings, settings, error=exc, width=frame.width, height=frame.height)
         height, width = image.shape[:2]
-        selection = select_main_face(faces, width, height, settings.roi, settings.session.multiface_policy)
-        item = None
-        if selection.index is not None:
-            # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
-            item = Item(frame, image, faces[selection.index], timings, references.get(frame.session_id),
-                        descriptor_wanted=settings.session.previous_face_similarity is not None
-                        and frame.frame_no % settings.estimator.descriptor_every == 0,
-                        light_wanted=settings.light_challenge.is_enabled and frame.client is not None
-                        and frame.client.light is LightSupport.SHOWN,
-                        thresholds=settings.thresholds)
-        return Detected(frame, timings, faces=faces, main=selection.index, width=width, height=height, item=item)
+        return Detected(frame, timings, settings, image=image, width=width, height=height)
+
+    def _follow(self, decoded: list[Detected], references: dict[str, Reference]) -> None:
+        """The frames whose face the previous frame's mesh can place: one mesh batch, no detector."""
+        due: list[tuple[Detected, tuple[RGBImage, FaceAnchor, Face]]] = []
+        for d in decoded:
+            # The descriptor's alignment takes the detector's keypoints (services/estimator/models/sface.py).
+            predicted = None if d.descriptor_wanted else self.tracker.prediction(
+                d.frame.frame_no, references.get(d.frame.session_id), d.width, d.height)
+            if predicted is not None and d.image is not None:
+                due.append((d, (d.image, *predicted)))
+        if not due:
+            return
+        with shared_stage([d.timings for d, _ in due], Stage.LANDMARKS):
+            followed = self.tracker.follow([item for _, item in due])
+        for (d, _), found in zip(due, followed, strict=True):
+            if found is not None:  # else lost: the detector runs on this frame
+                self._select(d, (found.face, *found.anchor.others), references, found)
+
+    def _detect(self, d: Detected, references: dict[str, Reference]) -> None:
+        assert d.image is not None
+        with d.timings.stage(Stage.DETECT):
+            faces = tuple(self.detector.detect(d.image))
+        self._select(d, faces, references, None)
+
+    def _select(self, d: Detected, faces: tuple[Face, ...], references: dict[str, Reference],
+                followed: Followed | None) -> None:
+        frame, settings = d.frame, d.settings
+        selection = select_main_face(faces, d.width, d.height, settings.roi, settings.session.multiface_policy)
+        if followed is not None and selection.index != 0:
+            return  # the policy picks another face than the one followed: the detector decides
+        assert d.image is not None
+        d.faces, d.main, d.followed = faces, selection.index, followed is not None
+        if selection.index is None:
+            return
+        # A session's frames arrive one at a time (LPProto), so one reference per batch is safe.
+        d.item = Item(frame, d.image, faces[selection.index], d.timings, references.get(frame.session_id),
+                      descriptor_wanted=d.descriptor_wanted,
+                      light_wanted=settings.light_challenge.is_enabled and frame.client is not None
+                      and frame.client.light is LightSupport.SHOWN,
+                      thresholds=settings.thresholds,
+                      others=tuple(f for i, f in enumerate(faces) if i != selection.index),
+                      mesh=followed.mesh if followed is not None else None,
+                      anchor=followed.anchor if followed is not None else None)
 
 
 @dataclass
 class Detected:
     frame: FrameMessage
     timings: Timings
+    settings: Settings  # the frame's live settings
     width: int
     height: int
+    image: RGBImage | None = None  # None: the frame did not decode
     error: ImageError | None = None
     faces: tuple[Face, ...] = ()
     main: int | None = None
     item: Item | None = None
+    followed: bool = False  # the face came from the previous frame's mesh, not the detector
+
+    @property
+    def descriptor_wanted(self) -> bool:
+        """The FaceMatcher is on and this frame is due for a descriptor (estimator.descriptor_every)."""
+        return (self.settings.session.previous_face_similarity is not None
+                and self.frame.frame_no % self.settings.estimator.descriptor_every == 0)
 
     def estimation(self) -> EstimationMessage:
         frame = self.frame
