@@ -18,11 +18,13 @@ from admin.context import EXTENSION, AdminContext, identity
 from admin.groups import groups
 from admin.home import current_theme, home
 from admin.limits import limits
+from admin.plugin_events import plugin_events
 from admin.sessions import sessions
 from admin.settings_view import settings_view
 from admin.stats import stats
 from admin.ui_configs import ui_configs
 from admin.users import users
+from admin.videos import videos
 from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, ping
 from shared.settings import Settings
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings, redis: Redis, policy: AdminPolicy | None = No
                 template_folder=str(HERE / "templates"))
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions[EXTENSION] = AdminContext(settings=settings, redis=redis, policy=policy or AdminPolicy())
-    for blueprint in (auth, home, ui_configs, users, groups, stats, sessions, limits, settings_view):
+    for blueprint in (auth, home, ui_configs, users, groups, stats, sessions, limits, plugin_events, videos,
+                      settings_view):
         app.register_blueprint(blueprint)
     guard.install(app)
     app.register_error_handler(HTTPException, _error_page)

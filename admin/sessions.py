@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from quart import Blueprint, abort, render_template, send_file
+from quart import Blueprint, abort, render_template, send_file, url_for
 from quart.typing import ResponseReturnValue
 
 from admin.accounts import Section
@@ -27,6 +27,11 @@ VIDEO_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
 SCAN_EVENTS = 2000
 SHOWN = 100
 KNOWN_CHECKS = {int(code): code.name.replace("_", " ").lower() for code in FrameCheck}
+
+
+def session_link(session_id: str) -> str | None:
+    """The session's page, for ids a session page can have; None for any other text a stream carries."""
+    return url_for("sessions.show", session_id=session_id) if SESSION_ID.match(session_id) else None
 
 
 def check_names(codes: tuple[int, ...]) -> list[str]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infra import config_command, dead_letters_command, nginx_command, tls_selfsigned
+from infra import config_command, dead_letters_command, nginx_command, recent_command, tls_selfsigned
 from infra.client import LPClient
 from infra.media import iter_frames
 from shared.bus import REDIS_FAILED
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
 
     config_command.add_parser(commands)
     dead_letters_command.add_parser(commands)
+    recent_command.add_parser(commands)
     tls_selfsigned.add_parser(commands)
     nginx_command.add_parser(commands)
 
@@ -133,6 +134,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(config_command.run(args))
     if args.command == "dead-letters":
         return asyncio.run(dead_letters_command.run(args))
+    if args.command in recent_command.COMMANDS:
+        return asyncio.run(recent_command.run(args))
     if args.command == "tls-selfsigned":
         return tls_selfsigned.run(args)
     if args.command == "nginx-config":

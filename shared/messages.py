@@ -311,7 +311,8 @@ class EstimationMessage(Message):
 
 class PluginEvent(Message):
     """Something a plugin wants operators to know (e.g. virtual-camera evidence), apart from its
-    verdict: published on ``Keys.plugin_events`` for operators (no process reads it yet)."""
+    verdict: published on ``Keys.plugin_events`` for operators (the admin's Plugin events page,
+    ``vigil plugin-events``)."""
 
     TYPE = "plugin_event"
 

@@ -3,8 +3,9 @@
 shared/keys.py describes the streams for people; this registry says the same for tests:
 tests/test_streams.py checks that each module named here uses the key, that no other module does,
 that the bound is applied where it says, and that the key's row in shared/keys.py names the same
-bound, so the description cannot drift from the code again. A stream nobody reads says so
-(``readers=()``): it is kept for operators, who read it with ``XRANGE``.
+bound, so the description cannot drift from the code again. Every stream has a reader: one kept
+"for operators" gets the view they read it with (an admin page, a ``vigil`` command), and the test
+fails on ``readers=()``: a stream nobody reads gets a reader or is removed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ class StreamSpec:
     bound: str  # what trims it, as shared/keys.py writes it: a setting ``group.field`` or a number
     bound_at: str  # the module that applies the bound
     producers: tuple[str, ...]  # modules that write it
-    readers: tuple[str, ...]  # modules that read its entries; (): no process does
+    readers: tuple[str, ...]  # modules that read its entries (never empty: tests/test_streams.py)
     observers: tuple[str, ...] = ()  # modules that only look at its length or groups (metrics, load, waits)
 
 
@@ -47,7 +48,8 @@ STREAMS: tuple[StreamSpec, ...] = (
                producers=("services/plugins/postprocess/progress.py",),
                readers=("services/decider/postprocess.py",)),
     StreamSpec("plugin_events", "PluginEvent", "bus.reply_maxlen", "services/plugins/runner.py",
-               producers=("services/plugins/runner.py",), readers=()),
+               producers=("services/plugins/runner.py",),
+               readers=("admin/plugin_events.py", "infra/recent_command.py")),
     StreamSpec("audit", "AuditEvent", "bus.stream_maxlen", "services/decider/store.py",
                producers=("services/decider/store.py",),
                readers=("services/decider/store.py", "admin/sessions.py")),
@@ -55,7 +57,8 @@ STREAMS: tuple[StreamSpec, ...] = (
                producers=("services/ingress/sessions.py",),
                readers=("services/videobuilder/main.py", "admin/sessions.py", "admin/stats.py")),
     StreamSpec("videos", "VideoMessage", "bus.stream_maxlen", "services/videobuilder/builder.py",
-               producers=("services/videobuilder/builder.py",), readers=()),
+               producers=("services/videobuilder/builder.py",),
+               readers=("admin/videos.py", "infra/recent_command.py")),
     StreamSpec("video_frames", "FrameMessage", "video.frames_limit", "services/videobuilder/tasks.py",
                producers=("services/videobuilder/tasks.py",), readers=("services/videobuilder/tasks.py",)),
     StreamSpec("admin_actions", "AdminAction", "10000", "admin/config.py",

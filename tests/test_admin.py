@@ -21,9 +21,9 @@ from admin.accounts import ADMINISTRATORS, Section
 from admin.app import create_app
 from admin.bootstrap import FIRST_ADMIN, create_first_admin, reset_password
 from admin.config import AdminPolicy
-from admin.testing import Browser, Form, add_user, cheap_hasher
 from infra.redis_server import RedisServer, free_port
 from shared.settings import Settings
+from tests.admin_support import Browser, Form, add_user, cheap_hasher
 
 POLICY = AdminPolicy(password_hasher=cheap_hasher(), max_failures_per_user=3, max_failures_per_address=5,
                      signin_base_delay_s=0.001, max_signin_delay_s=0.01)
@@ -33,7 +33,7 @@ SECTION_PAGES = {
     Section.UI_CONFIGS: ["/ui-configs/", "/ui-configs/new"],
     Section.SETTINGS: ["/settings/"],
     Section.STATISTICS: ["/statistics/", "/statistics/?period=week"],
-    Section.SESSIONS: ["/sessions/", "/limits/"],
+    Section.SESSIONS: ["/sessions/", "/limits/", "/plugin-events/", "/videos/"],
     Section.USERS: ["/users/", "/users/new", "/groups/new", f"/groups/{ADMINISTRATORS}"],
 }
 SECTION_POSTS: dict[Section, tuple[str, Form]] = {
@@ -63,7 +63,7 @@ async def signed_in_admin(app: Quart) -> Browser:
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", [
     "/", "/password", "/ui-configs/", "/ui-configs/new", "/ui-configs/default/edit", "/users/", "/users/new",
-    "/groups/new", "/statistics/", "/sessions/", "/sessions/abc", "/settings/",
+    "/groups/new", "/statistics/", "/sessions/", "/sessions/abc", "/plugin-events/", "/videos/", "/settings/",
 ])
 async def test_every_page_requires_sign_in(app: Quart, path: str) -> None:
     response = await Browser(app).get(path)

@@ -16,13 +16,13 @@ from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
 from admin.stats import Period, compute
-from admin.testing import Browser, add_user, cheap_hasher, signed_in_administrator
 from services.decider.state import AuditEvent, AuditKind, WindowFrame
 from shared.errors import FrameCheck
 from shared.keys import Keys
 from shared.messages import ReplyKind, ReplyMessage, SessionEnd, SessionEvent, SessionOutcome, encode
 from shared.settings import JwtSettings, Settings
 from shared.ui_config import UiConfig
+from tests.admin_support import Browser, add_user, cheap_hasher, signed_in_administrator
 
 PASSWORD = "correct horse battery"
 CONFIG = {"name": "shop", "redirect_url": "https://shop.example/done", "mode": "operator", "image_width": "800",

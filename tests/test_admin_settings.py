@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
-from admin.testing import Browser, add_user, cheap_hasher, signed_in_administrator
 from shared.keys import Keys
 from shared.live_config import ConfigStore, StoredConfig
 from shared.settings import Settings
+from tests.admin_support import Browser, add_user, cheap_hasher, signed_in_administrator
 
 PASSWORD = "correct horse battery"
 

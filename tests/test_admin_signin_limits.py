@@ -15,9 +15,9 @@ from admin.accounts import Section
 from admin.app import create_app
 from admin.config import AdminPolicy
 from admin.signin_limits import address_delay
-from admin.testing import Browser, add_user, cheap_hasher
 from shared.client_address import ProxySettings, client_address, parse_networks
 from shared.settings import Settings
+from tests.admin_support import Browser, add_user, cheap_hasher
 
 PASSWORD = "correct horse battery"
 PROXY = "10.0.0.2"  # the reverse proxy every request comes through

@@ -15,7 +15,6 @@ from admin import stats, streams
 from admin.app import create_app
 from admin.config import AdminPolicy
 from admin.streams import read_window
-from admin.testing import Browser, cheap_hasher, signed_in_administrator
 from admin.timing import ROUND_TRIP, TO_DECISION, TO_ESTIMATION, TOTAL, compute_times, percentile
 from shared.keys import Keys
 from shared.messages import (
@@ -29,6 +28,7 @@ from shared.messages import (
     encode,
 )
 from shared.settings import Settings
+from tests.admin_support import Browser, cheap_hasher, signed_in_administrator
 
 PASSWORD = "correct horse battery"
 FRAMES = 21  # frames 1..21 with stage times n, 10n ms: p50 = the 11th, p95 = the 20th, exactly

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 from services.plugins.builtins.active_liveness import ActiveLiveness
 from services.plugins.builtins.light_challenge import LightChallenge, LightMemory, Phase
 from services.plugins.builtins.light_correlator import Observation, Outcome, ShapeEvidence, correlate, pooled_shape
-from services.plugins.plugin import StateT
 from shared.errors import FrameCheck
 from shared.light import (
     IssuedStep,
@@ -43,6 +42,7 @@ from shared.messages import (
     PluginVerdict,
     Rect,
 )
+from shared.plugin_protocol import StateT
 from shared.settings import LightChallengeSettings, Settings
 
 OPTIONS = LightChallengeSettings()

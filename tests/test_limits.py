@@ -97,7 +97,7 @@ async def test_open_and_new_sessions_per_address(redis: Redis) -> None:
 async def test_the_admin_lists_a_block_and_lifts_it(settings: Settings, redis: Redis) -> None:
     from admin.app import create_app
     from admin.config import AdminPolicy
-    from admin.testing import cheap_hasher, signed_in_administrator
+    from tests.admin_support import cheap_hasher, signed_in_administrator
 
     keys = Keys(settings.redis.key_prefix)
     gate = Limits(redis, keys, settings.model_copy(update={"abuse": settings.abuse.model_copy(

@@ -3,7 +3,6 @@ FaceMatcher's decisions, and a third-party plugin discovered through an entry po
 
 from __future__ import annotations
 
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +17,6 @@ from infra.redis_server import RedisServer
 from services.plugins.builtins.active_liveness import ActiveLiveness, ChallengeMemory
 from services.plugins.builtins.face_matcher import FaceMatcher, similarity
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
-from services.plugins.plugin import StateT
 from shared.errors import FrameCheck
 from shared.lpproto import Command
 from shared.messages import (
@@ -30,8 +28,10 @@ from shared.messages import (
     HeadPose,
     PluginVerdict,
 )
+from shared.plugin_protocol import StateT
 from shared.settings import Env, Interaction, Settings
 from tests import media
+from tests.plugin_support import install_plugin
 from tests.stack import Stack
 
 
@@ -182,9 +182,7 @@ async def test_face_matcher_ends_on_a_different_face() -> None:
 
 
 THIRD_PARTY = '''
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, PluginVerdict
+from shared.api import EstimationMessage, FrameCheck, PluginVerdict, SessionMemory, Verdict
 
 
 class Veto:
@@ -201,8 +199,7 @@ class Veto:
 SLOW = '''
 import anyio
 
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.messages import EstimationMessage
+from shared.api import EstimationMessage, SessionMemory, Verdict
 
 
 class Sleepy:
@@ -215,17 +212,6 @@ class Sleepy:
         await anyio.sleep(60)  # a plugin stuck on a remote call
         raise AssertionError("plugins.timeout_ms should have stopped it")
 '''
-
-
-def install_plugin(site: Path, module: str, name: str, cls: str, source: str) -> Path:
-    """A plugin package 'installed' on a path: its module and its distribution metadata."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-    info = site / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[vigil.plugins]\n{name} = {module}:{cls}\n")
-    return site
 
 
 @pytest.fixture

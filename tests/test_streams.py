@@ -64,5 +64,9 @@ def test_the_bound_is_applied_where_the_registry_says_and_the_table_says_the_sam
         assert spec.bound.rpartition(".")[2] in code
     row = ROWS[name_of(spec.key)]
     assert spec.bound in row, row
-    if not spec.readers:
-        assert "no process yet" in row, row
+
+
+@pytest.mark.parametrize("spec", STREAMS, ids=lambda spec: spec.key)
+def test_every_stream_has_a_reader_and_the_table_does_not_say_otherwise(spec: StreamSpec) -> None:
+    assert spec.readers, "a stream nobody reads gets a reader (an admin page, a vigil command) or is removed"
+    assert "no process yet" not in ROWS[name_of(spec.key)]

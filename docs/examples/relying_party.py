@@ -1,7 +1,7 @@
 """A relying party's backend verifying Vigil's JWT, in Python with PyJWT alone (no Vigil installed).
 
 The page (or your app) gets the token from the check's ``success`` event and posts it to your
-backend; never trust it in the browser. This checks what Vigil's own ``shared.tokens.verify_token``
+backend; never trust it in the browser. This checks what Vigil's own ``shared.api.verify_token``
 checks (use that where Vigil is installed): the signature with the algorithm you expect, ``exp``
 and ``iat``, the claims every Vigil token carries, ``aud`` and ``iss`` when you configured them,
 ``isOk``, and the ``nonce`` your backend made for this check (it binds the token to the check you

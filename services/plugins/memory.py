@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from services.plugins.plugin import StateT
 from shared.keys import Keys
+from shared.plugin_protocol import StateT
 
 
 class RedisMemory:

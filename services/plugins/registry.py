@@ -9,8 +9,8 @@ from services.plugins.builtins.active_liveness import ActiveLiveness
 from services.plugins.builtins.face_matcher import FaceMatcher
 from services.plugins.builtins.light_challenge import LightChallenge
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
-from services.plugins.plugin import ENTRY_POINT_GROUP, Plugin, PluginFactory
 from shared.errors import ConfigError
+from shared.plugin_protocol import ENTRY_POINT_GROUP, Plugin, PluginFactory
 from shared.plugins import ACTIVE_LIVENESS, FACE_MATCHER, LIGHT_CHALLENGE, VIRTUAL_CAMERA_CHECKER, enabled_plugins
 from shared.settings import Settings
 

@@ -15,13 +15,13 @@ import anyio
 from redis.asyncio import Redis
 
 from services.plugins.memory import RedisMemory
-from services.plugins.plugin import Plugin, Verdict
 from services.plugins.registry import load_plugins
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Message, PluginEvent, PluginResult, PluginVerdict
+from shared.plugin_protocol import Plugin, Verdict
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

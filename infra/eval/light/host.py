@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from infra.eval.light.params import SessionDraw
-from services.plugins.plugin import StateT, Verdict
 from shared.errors import FrameCheck
 from shared.messages import Defence, PluginVerdict
+from shared.plugin_protocol import StateT, Verdict
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from infra.eval.light.measure import Estimator
 from infra.eval.light.report import write
 from services.plugins.builtins.light_challenge import LightChallenge
 from services.plugins.builtins.light_recorder import TIMELINE
-from services.plugins.plugin import Verdict
 from shared.light import LightStep, RecordedFrame
 from shared.messages import ClientInfo, LightSupport, PluginVerdict
+from shared.plugin_protocol import Verdict
 from shared.settings import Settings
 
 REAL = "REAL RECORDINGS: real cameras and rooms, decided again by the current code"

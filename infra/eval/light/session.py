@@ -28,8 +28,8 @@ from infra.eval.light.stillness import still_windows
 from infra.eval.light.timeline import Clock, Page, Schedule
 from services.estimator.light import LINEAR
 from services.plugins.builtins.light_challenge import LightChallenge
-from services.plugins.plugin import Verdict
 from shared.messages import ClientInfo, LightSupport, PluginVerdict
+from shared.plugin_protocol import Verdict
 from shared.settings import Settings
 
 SERVER_EPOCH_S = 1_000_000.0  # the server clock at the page's time 0: any origin will do

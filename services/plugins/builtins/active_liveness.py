@@ -27,11 +27,19 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.errors import FrameCheck
-from shared.messages import Defence, EstimationMessage, EyeState, FaceAnalysis, PluginVerdict
+from shared.api import (
+    EstimationMessage,
+    EyeState,
+    FaceAnalysis,
+    FrameCheck,
+    PluginVerdict,
+    SessionMemory,
+    Settings,
+    Verdict,
+)
+from shared.messages import Defence
 from shared.plugins import ACTIVE_LIVENESS
-from shared.settings import ActiveLivenessSettings, Interaction, Settings
+from shared.settings import ActiveLivenessSettings, Interaction
 
 PROMPTS = {
     Interaction.BLINK: FrameCheck.ACTION_BLINK,

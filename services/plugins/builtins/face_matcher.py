@@ -17,11 +17,8 @@ import math
 
 from pydantic import BaseModel
 
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, PluginVerdict
+from shared.api import EstimationMessage, FrameCheck, PluginVerdict, SessionMemory, Settings, Verdict
 from shared.plugins import FACE_MATCHER, face_matcher_compares
-from shared.settings import Settings
 
 
 class MatcherMemory(BaseModel):

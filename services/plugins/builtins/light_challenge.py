@@ -25,18 +25,10 @@ from pydantic import BaseModel
 
 from services.plugins.builtins.light_correlator import Observation, Outcome, ShapeEvidence, correlate
 from services.plugins.builtins.light_recorder import LightRecorder
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.errors import FrameCheck
+from shared.api import EstimationMessage, FrameCheck, PluginVerdict, SessionMemory, Settings, Verdict
 from shared.light import IssuedStep, LightPattern, LightStep, draw_sequence
-from shared.messages import (
-    Defence,
-    EstimationMessage,
-    LightInstruction,
-    LightSupport,
-    PluginVerdict,
-)
+from shared.messages import Defence, LightInstruction, LightSupport
 from shared.plugins import LIGHT_CHALLENGE
-from shared.settings import Settings
 
 # Evidence too weak to call either way: a fresh sequence (more light, more split steps), then the
 # no-light path. A late response (an injected stream) or a whole-frame tint is contradicted by the

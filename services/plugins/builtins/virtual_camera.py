@@ -27,11 +27,9 @@ import statistics
 from pydantic import BaseModel
 
 from services.plugins.builtins import jpeg_traits
-from services.plugins.plugin import SessionMemory, Verdict
-from shared.errors import FrameCheck
-from shared.messages import EstimationMessage, ImageType, PluginVerdict
+from shared.api import EstimationMessage, FrameCheck, PluginVerdict, SessionMemory, Settings, Verdict
+from shared.messages import ImageType
 from shared.plugins import VIRTUAL_CAMERA_CHECKER
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

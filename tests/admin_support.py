@@ -1,4 +1,5 @@
-"""Driving the panel from tests like a browser would: cookies, CSRF tokens from the pages, forms
+"""Test support for the admin panel (it lived in ``admin/testing.py``; the product package no
+longer ships it): driving the panel like a browser would: cookies, CSRF tokens from the pages, forms
 with repeated fields, a chosen client address. Also a cheap password hasher for tests."""
 
 from __future__ import annotations
