@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from services.ingress.app import PAGE_POLICY, STATIC
+from services.ingress.connection import light_pending
 from shared.errors import FrameCheck
 from shared.light import FLASH_DARKER_BELOW, FLASH_DELTA, MAX_CHANGES_PER_S, WINDOW_MS, is_saturated_red
 from shared.light import relative_luminance as luminance
@@ -58,6 +59,8 @@ class Script:
     end_with: int | None = None  # answer the first FRAME with this code and end the session (close 4000)
     connects: list[dict[str, str]] = field(default_factory=list)
     frames: list[dict[str, str]] = field(default_factory=list)  # each FRAME's headers
+    # light:pending FRAMEs dropped unanswered after a light offer, as the ingress does (docs/protocol.md)
+    dropped: list[dict[str, str]] = field(default_factory=list)
     steps_sent: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -131,6 +134,8 @@ class FakeVigil:
                     if script.offer:
                         headers["light"] = script.offer
                     connection.send(format_message(Command.CONNECTED, headers))
+                elif message.command is Command.FRAME and script.offer and light_pending(message.headers):
+                    script.dropped.append(message.headers)
                 elif message.command is Command.FRAME:
                     script.frames.append(message.headers)
                     first_frame = first_frame or time.monotonic()

@@ -17,6 +17,7 @@ import json
 import mimetypes
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,9 +30,12 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from services.ingress.app import PAGE_POLICY
+from services.ingress.app import PAGE_POLICY, PAGE_URL, STATIC_URL
+from services.ingress.compression import GZIP, encoded
+from services.ingress.connection import light_pending
+from services.ingress.page_data import PageTemplate, pick_language
 from services.ingress.page_headers import SELF, page_headers
-from shared.ui_config import DEFAULT_CONFIG, UiConfig
+from shared.ui_config import DEFAULT_CONFIG, DEFAULT_NAME, UiConfig
 from tests.stack import ROOT
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, require_browser
 
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 STATIC = ROOT / "services" / "ingress" / "static"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ROI = {"center_x": 0.5, "center_y": 0.5, "width": 1.0, "height": 1.0}
+CHECK_SETTINGS = {"roi": ROI, "faceWidth": 0.2, "faceHeight": 0.2}  # GET /api/check-settings
+PAGE = PageTemplate(STATIC)
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".json": "application/json", ".html": "text/html; charset=utf-8"}
 # A reply to a FRAME: the LPProto text to send, or an int: close the socket with that code.
@@ -80,7 +86,7 @@ class FakeVigil:
     configs: dict[str, UiConfig] = field(default_factory=lambda: {DEFAULT_CONFIG.name: DEFAULT_CONFIG})
     replies: Callable[[int], list[Reply]] = lambda _: [stats([1])]
     light: str | None = None
-    reply_delay_s: float = 0.0  # added before each WebSocket reply (a slow network's latency)
+    reply_delay_s: float = 0.0  # each WebSocket reply leaves this long after its message came (latency)
     received: list[Received] = field(default_factory=list)
     sessions: list[str] = field(default_factory=list)  # CONNECTED's session ids, in order
     port: int = 0
@@ -111,16 +117,37 @@ class FakeVigil:
     def _json(self, status: HTTPStatus, value: object) -> Response:
         return self._response(status, json.dumps(value).encode(), "application/json")
 
+    def _page(self, request: Request) -> Response:
+        """The check page as the ingress renders it: config, settings and messages inlined."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        lang = pick_language(query.get("lang", [None])[0], request.headers.get("Accept-Language"))
+        config = self.configs.get(query.get("cn", [DEFAULT_NAME])[0])
+        body = PAGE.render(lang, CHECK_SETTINGS, config).encode()
+        return self._response(HTTPStatus.OK, body, TYPES[".html"],
+                              {**page_headers(PAGE_POLICY, [SELF]), "Vary": "Accept-Language"})
+
+    @staticmethod
+    def _gzipped(response: Response, request: Request) -> Response:
+        """As app.py's ``compressed``: the page and its files gzipped for a client that takes it."""
+        body = encoded(response.headers.get("Content-Type"), response.body, request.headers.get("Accept-Encoding"))
+        if body is None:
+            return response
+        headers = Headers(response.headers)
+        del headers["Content-Length"]  # Headers keeps every value set: the old length goes first
+        headers["Content-Length"], headers["Content-Encoding"] = str(len(body)), GZIP
+        return Response(response.status_code, response.reason_phrase, headers, body)
+
     def _route(self, _: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/ws":
             return None  # the WebSocket handshake goes on
-        if path == "/":
-            return self._file(STATIC / "index.html", page_headers(PAGE_POLICY, [SELF]))
-        if path.startswith("/static/"):
-            file = (STATIC / path.removeprefix("/static/")).resolve()
+        if path == PAGE_URL:
+            return self._gzipped(self._page(request), request)
+        if path.startswith(f"{STATIC_URL}/"):
+            file = (STATIC / path.removeprefix(f"{STATIC_URL}/")).resolve()
             if file.is_relative_to(STATIC) and file.is_file():
-                return self._file(file, {"Access-Control-Allow-Origin": "*"})  # as app.py's library_cors
+                # Access-Control-Allow-Origin: as app.py's library_cors.
+                return self._gzipped(self._file(file, {"Access-Control-Allow-Origin": "*"}), request)
         if path == "/__tools/axe.min.js":  # same origin: the page's CSP lets it run, unchanged
             return self._file(AXE)
         if path.startswith("/api/ui-config/"):
@@ -129,7 +156,7 @@ class FakeVigil:
                 return self._json(HTTPStatus.NOT_FOUND, {"error": "unknown_ui_config", "message": "no such config"})
             return self._json(HTTPStatus.OK, config.model_dump(mode="json"))
         if path == "/api/check-settings":
-            return self._json(HTTPStatus.OK, {"roi": ROI, "faceWidth": 0.2, "faceHeight": 0.2})
+            return self._json(HTTPStatus.OK, CHECK_SETTINGS)
         return self._response(HTTPStatus.NOT_FOUND, b"not found", "text/plain")
 
     # ---- LPProto ----------------------------------------------------------------------------
@@ -148,32 +175,49 @@ class FakeVigil:
 
     async def _socket(self, socket: ServerConnection) -> None:
         frames = 0
+        offered = False  # CONNECTED carried `light`: a light:pending FRAME is dropped, as the ingress does
+        outbox: asyncio.Queue[tuple[float, Reply]] = asyncio.Queue()
+        sender = asyncio.create_task(self._send_replies(socket, outbox))
         self._open.add(socket)
         try:
             async for message in socket:
                 text = message if isinstance(message, str) else message.decode()
                 self.received.append(Received(time.monotonic(), text))
+                headers = dict(line.split(":", 1) for line in text.split("\n\n", 1)[0].split("\n")[1:])
                 replies: list[Reply] = []
                 if text.startswith("CONNECT\n"):
-                    headers = dict(line.split(":", 1) for line in text.split("\n\n", 1)[0].split("\n")[1:])
                     session = headers.get("session-id") or str(uuid.uuid4())
                     self.sessions.append(session)
-                    light = f"light:{self.light}\n" if self.light and headers.get("light") == "1" else ""
+                    offered = bool(self.light and headers.get("light") == "1")
+                    light = f"light:{self.light}\n" if offered else ""
                     replies = [f"CONNECTED\nsession-id:{session}\nversion:1.0\n{light}\n"]
-                elif text.startswith("FRAME\n"):
+                elif text.startswith("FRAME\n") and not (offered and light_pending(headers)):
                     frames += 1
                     replies = self.replies(frames)
+                due = time.monotonic() + self.reply_delay_s
                 for reply in replies:
-                    if self.reply_delay_s:
-                        await asyncio.sleep(self.reply_delay_s)
-                    if isinstance(reply, int):
-                        await socket.close(reply, "scripted")
-                        return
-                    await socket.send(reply)
+                    outbox.put_nowait((due, reply))
         except ConnectionClosed:
             return
         finally:
+            sender.cancel()
             self._open.discard(socket)
+
+    @staticmethod
+    async def _send_replies(socket: ServerConnection, outbox: asyncio.Queue[tuple[float, Reply]]) -> None:
+        """Each reply, in order, once ``reply_delay_s`` passed since its message came: the latency
+        of a network, not a stall of the service, which reads the next message meanwhile (a FRAME
+        right behind CONNECT arrives while CONNECTED is on its way, as at the ingress)."""
+        try:
+            while True:
+                due, reply = await outbox.get()
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                if isinstance(reply, int):
+                    await socket.close(reply, "scripted")
+                    return
+                await socket.send(reply)
+        except ConnectionClosed:
+            return
 
     def start(self) -> None:
         ready = threading.Event()

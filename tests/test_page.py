@@ -4,6 +4,7 @@ messages covering every code in English and Russian."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from shared.errors import FrameCheck, SystemCode
 from shared.keys import Keys
 from shared.settings import Settings
 from shared.ui_config import DEFAULT_CONFIG, UiConfig
+from tests.test_page_data import block
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "services" / "ingress" / "static"
@@ -122,6 +124,64 @@ async def test_check_settings_give_the_roi_for_the_oval(app: Quart, settings: Se
     body = await response.get_json()
     assert body["roi"] == {"center_x": 0.5, "center_y": 0.5, "width": 1.0, "height": 1.0}
     assert body["faceWidth"] == settings.thresholds.face_width
+
+
+@pytest.mark.anyio
+async def test_the_page_carries_its_config_settings_and_messages(app: Quart, redis: Redis, keys: Keys) -> None:
+    """Inlined as a JSON data block (services/ingress/page_data.py): a round trip each saved."""
+    await UiConfigStore(redis, keys).put(KIOSK)
+    client = app.test_client()
+    page = await client.get("/?cn=kiosk&lang=es&nonce=n-1", headers={"Accept-Language": "de"})
+    assert page.status_code == 200
+    data = block(await page.get_data(as_text=True))
+    assert data["lang"] == "es"  # ?lang= first, as page.js
+    assert data["messages"] == json.loads((STATIC / "i18n" / "es.json").read_text(encoding="utf-8"))
+    assert data["config"] == KIOSK.model_dump(mode="json")
+    assert data["settings"] == await (await client.get("/api/check-settings")).get_json()
+    # Data, not a script: the policy stays as strict as ever; each language its own answer.
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
+    assert page.headers["Cache-Control"] == "no-cache"
+    assert "Accept-Language" in page.headers["Vary"]
+    chosen = block(await (await client.get("/", headers={"Accept-Language": "zh-TW, de-CH;q=0.8"})).get_data(
+        as_text=True))
+    assert chosen["lang"] == "de"  # the browser's first language we have: no traditional characters
+    assert chosen["config"] == DEFAULT_CONFIG.model_dump(mode="json")
+
+
+@pytest.mark.anyio
+async def test_an_unknown_or_corrupt_config_is_left_to_the_pages_documented_error(
+        app: Quart, redis: Redis, keys: Keys) -> None:
+    await redis.hset(keys.ui_configs, "broken", json.dumps({"name": "broken", "image_width": 1}))  # type: ignore[misc]
+    for name in ("no-such-page", "broken", "bad%20name!"):
+        page = await app.test_client().get(f"/?cn={name}")
+        assert page.status_code == 200, name
+        # No config inlined: page.js fetches /api/ui-config/NAME and shows its 404 (or 500) as before.
+        assert "config" not in block(await page.get_data(as_text=True)), name
+
+
+@pytest.mark.anyio
+async def test_the_page_and_its_files_are_gzipped_for_who_takes_it_and_revalidate(app: Quart) -> None:
+    client = app.test_client()
+    for path in ("/?lang=ru", "/static/vigil.js", "/static/style.css", "/static/i18n/hi.json"):
+        plain = await client.get(path)
+        packed = await client.get(path, headers={"Accept-Encoding": "gzip, br"})
+        assert packed.headers["Content-Encoding"] == "gzip", path
+        assert "Accept-Encoding" in packed.headers["Vary"], path
+        assert "Content-Encoding" not in plain.headers, path
+        body, original = await packed.get_data(as_text=False), await plain.get_data(as_text=False)
+        assert gzip.decompress(body) == original, path
+        assert int(packed.headers["Content-Length"]) == len(body) < len(original) / 2, path
+        # Another encoding of the same content: a weak validator, and a revalidation is a 304.
+        etag = packed.headers["ETag"]
+        assert etag.startswith("W/"), path
+        again = await client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert again.status_code == 304, path
+    assert (await client.get("/static/vigil.js", headers={"Accept-Encoding": "gzip"})).headers[
+        "Access-Control-Allow-Origin"] == "*"  # another site's page still imports the library
+    assert "Content-Encoding" not in (await client.get("/api/check-settings",
+                                                       headers={"Accept-Encoding": "gzip"})).headers
 
 
 def test_shipped_default_config_file_is_the_built_in_default() -> None:

@@ -30,7 +30,7 @@ from services.ingress.sessions import SessionRegistry
 from shared.errors import ProtocolError, SystemCode
 from shared.keys import Keys
 from shared.lpproto import Command, LPMessage, format_message, parse
-from shared.messages import ClientInfo, ReplyKind, ReplyMessage, SessionEnd
+from shared.messages import ClientInfo, LightSupport, ReplyKind, ReplyMessage, SessionEnd
 from shared.settings import Env, Settings
 
 ANSWER_S = 5  # an answer the state machine owes comes at once; this only bounds a failing test
@@ -56,12 +56,14 @@ class ScriptedExchange(FrameExchange):
     def __init__(self, session_id: str, answers: list[Answer], hold: anyio.Event | None = None) -> None:
         self.session_id, self.answers, self.hold = session_id, answers, hold
         self.frames: list[int] = []
+        self.clients: list[ClientInfo | None] = []  # what each frame told of the client
 
     async def start(self) -> None:
         return None
 
     async def submit(self, image: CheckedImage, frame_no: int, client: ClientInfo | None = None) -> ReplyMessage:
         self.frames.append(frame_no)
+        self.clients.append(client)
         if self.hold is not None:
             await self.hold.wait()
         answer = self.answers.pop(0)
@@ -327,6 +329,60 @@ async def test_a_dropped_session_resumes_with_its_frame_numbers_but_not_with_ano
         assert (await peer.connect(**{"session-id": session_id, "nonce": "n-1"})).command is Command.CONNECTED
         await peer.ask(frame_text())
     assert ingress.exchanges[session_id].frames == [2]  # numbering goes on across connections
+
+
+# ---- the first FRAME right behind CONNECT (docs/protocol.md, "The first FRAME") ---------------------
+
+LIGHT_ON = {"light_challenge": {"is_enabled": True}}
+
+
+@pytest.mark.anyio
+async def test_a_frame_right_behind_connect_is_taken_in_order(ingress: Ingress) -> None:
+    """The page sends its first FRAME without waiting for CONNECTED: the ingress reads a socket's
+    messages one after the other, so the session is open when the FRAME is read."""
+    async with ingress.peer() as peer:
+        await peer.send(format_message(Command.CONNECT, {"light": "1"}))
+        await peer.send(frame_text(headers={"light": "pending"}))  # no light offered: an ordinary frame
+        connected = await peer.receive()
+        assert connected.command is Command.CONNECTED
+        assert "light" not in connected.headers
+        assert (await peer.receive()).command is Command.STATS
+        [exchange] = ingress.exchanges.values()
+        assert exchange.frames == [1]
+        assert [client.light if client else None for client in exchange.clients] == [LightSupport.SHOWN]
+        assert (await peer.ask(frame_text())).command is Command.STATS
+
+
+@pytest.mark.anyio
+async def test_a_light_pending_frame_is_dropped_unanswered_where_the_light_is_offered(redis: Redis,
+                                                                                      keys: Keys) -> None:
+    """With the light challenge on, a frame sent before the person could answer its warning must
+    not start the light sequence's or the actions' clocks: it is never published nor answered."""
+    ingress = Ingress(redis, keys, settings_of(**LIGHT_ON), [stats() for _ in range(2)])
+    async with ingress.peer() as peer:
+        await peer.send(format_message(Command.CONNECT, {"light": "1"}))
+        await peer.send(frame_text(headers={"light": "pending"}))
+        connected = await peer.receive()
+        assert connected.headers["light"] == "optional"
+        assert peer.nothing_more()
+        assert ingress.exchanges[connected.headers["session-id"]].frames == []
+        # After the answer, frames are taken as ever (no FRAME_IN_FLIGHT left behind by the dropped one).
+        assert (await peer.ask(frame_text())).command is Command.STATS
+        assert (await peer.ask(frame_text(headers={"light": "declined"}))).command is Command.STATS
+        assert ingress.exchanges[connected.headers["session-id"]].frames == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_a_first_frame_of_a_refused_connect_gets_1003_and_pending_is_no_connect_value(
+        ingress: Ingress) -> None:
+    async with ingress.peer() as peer:
+        await peer.send(format_message(Command.CONNECT, {"session-id": str(uuid.uuid4())}))
+        await peer.send(frame_text(headers={"light": "pending"}))
+        assert error_code(await peer.receive()) == SystemCode.UNKNOWN_SESSION
+        assert error_code(await peer.receive()) == SystemCode.NOT_CONNECTED  # what the page ignores
+        assert error_code(await peer.connect(light="pending")) == SystemCode.BAD_HEADER
+        assert (await peer.connect(light="1")).command is Command.CONNECTED
+        assert peer.close_code is None
 
 
 # ---- refusals that close: load, abuse, idleness -------------------------------------------------

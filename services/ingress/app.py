@@ -1,5 +1,7 @@
-"""The Quart application: health, the LPProto WebSocket, the check page with its static files,
-and the page's JSON (its UI config by name, the ROI for the oval guide)."""
+"""The Quart application: health, the LPProto WebSocket, the check page (rendered with its UI
+config, check settings and messages inlined: page_data.py) with its static files, gzipped for a
+client that takes it (compression.py), and the page's JSON (its UI config by name, the ROI for the
+oval guide), which a page served without its data block fetches."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from quart import Quart, Response, jsonify, request, websocket
 from redis.asyncio import Redis
 
 from services.ingress.admission import Admission
+from services.ingress.compression import compress
 from services.ingress.connection import Connection
 from services.ingress.frames import FrameExchange
 from services.ingress.limits import Client, Limits
+from services.ingress.page_data import PageTemplate, check_settings, pick_language
 from services.ingress.page_headers import page_headers
 from services.ingress.replies import exception_text, refusal_close_code
 from services.ingress.results import results_blueprint
@@ -28,10 +32,14 @@ from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
 from shared.retention import StreamRetention
 from shared.settings import Settings
+from shared.ui_config import DEFAULT_NAME, UiConfig
 
 log = logging.getLogger(__name__)
 REVIEW_EVERY_S = 0.5  # the admission acts every half window; this only bounds how late
 STATIC = Path(__file__).parent / "static"
+STATIC_URL = "/static"
+PAGE_URL = "/"
+HTML = "text/html; charset=utf-8"
 # The page runs only its own modules; config styles arrive as CSS text (a <style> element).
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -42,7 +50,7 @@ PAGE_POLICY = (
 def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = None) -> Quart:
     """``live``: the ingress's live settings, followed by the caller (services/ingress/main.py);
     None builds an unfollowed one (tests), which still reads the stored overrides once per tag."""
-    app = Quart(__name__, static_folder=str(STATIC), static_url_path="/static")
+    app = Quart(__name__, static_folder=str(STATIC), static_url_path=STATIC_URL)
     keys = Keys(settings.redis.key_prefix)
     current = live or LiveSettings(redis, keys, settings)
     sessions = SessionRegistry(redis, keys, settings.session.ttl_s, settings.bus.stream_maxlen)
@@ -86,16 +94,36 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     async def library_cors(response: Response) -> Response:
         # Another site's page may import vigil.js (docs/integration.md): modules and the messages
         # they fetch load in CORS mode. Public files, no credentials: any origin.
-        if request.path.startswith("/static/"):
+        if request.path.startswith(f"{STATIC_URL}/"):
             response.headers["Access-Control-Allow-Origin"] = "*"
         return response
 
-    @app.get("/")
+    @app.after_request
+    async def compressed(response: Response) -> Response:
+        # The page and its files only: public text, no secret whose size compression could leak (BREACH).
+        if request.path == PAGE_URL or request.path.startswith(f"{STATIC_URL}/"):
+            return await compress(response, request.headers.get("Accept-Encoding"))
+        return response
+
+    page = PageTemplate(STATIC)
+
+    @app.get(PAGE_URL)
     async def index() -> Response:
-        response = await app.send_static_file("index.html")
+        lang = pick_language(request.args.get("lang"), request.headers.get("Accept-Language"))
+        name = request.args.get("cn") or DEFAULT_NAME
+        config: UiConfig | None = None
+        try:
+            config = await ui_configs.get(name)
+        except (UnknownUiConfig, ConfigError) as exc:  # the page's own fetch reports it, as documented
+            log.debug("UI config %r not inlined: %s", name[:80], exc)
+        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+            log.warning("UI config %r not inlined: %s", name[:80], exc)
+        response = Response(page.render(lang, check_settings(settings), config), content_type=HTML)
         response.headers.update(page_headers(PAGE_POLICY, settings.ingress.frame_ancestors))  # who may frame it
         response.headers["Cache-Control"] = "no-cache"
-        return response
+        response.vary.add("Accept-Language")  # the language may come from it
+        await response.add_etag()  # unchanged config and messages: a 304, as the static file had
+        return await response.make_conditional(request)
 
     @app.get("/api/ui-config/<name>")
     async def ui_config(name: str) -> tuple[Response, int]:
@@ -112,13 +140,8 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         return jsonify(config.model_dump(mode="json")), 200
 
     @app.get("/api/check-settings")
-    async def check_settings() -> Response:
-        """What the page needs of the service settings: the ROI (the oval guide), the face size."""
-        return jsonify({
-            "roi": settings.roi.model_dump(),
-            "faceWidth": settings.thresholds.face_width,
-            "faceHeight": settings.thresholds.face_height,
-        })
+    async def check_settings_json() -> Response:
+        return jsonify(check_settings(settings))
 
     sockets = SocketCount()
     limits, trusted = Limits(redis, keys, settings), settings.proxy.networks()

@@ -45,6 +45,9 @@ Close = Callable[[int, str], Awaitable[None]]
 Current = Callable[[], Awaitable[Settings]]  # the ingress's live settings now
 CLIENT_COMMANDS = frozenset({Command.CONNECT, Command.FRAME, Command.HEARTBEAT})
 MAX_CLIENT_KEY = 200
+# FRAME ``light:pending``: sent right behind CONNECT, before the page read CONNECTED, so before the
+# person could answer the light challenge's warning (docs/protocol.md, "The first FRAME").
+LIGHT_PENDING = "pending"
 IDLE_CHECK_S = 1.0  # how often a connection looks at its own idleness: timeouts are whole seconds
 
 
@@ -70,6 +73,7 @@ class Connection:
         self.ended = False
         self.last_frame_no = 0
         self.client = ClientInfo()
+        self.light_offered = False  # CONNECTED carried `light`: frames marked light:pending are dropped
         self.clock = clock
         self.limits, self.who = limits, who  # None: no abuse limits (tests of the protocol alone)
         self.quiet_since = clock()  # opened, connected or last answered: heartbeats do not count
@@ -138,6 +142,12 @@ class Connection:
             return
         if self.exchange is None:
             raise ProtocolError("FRAME before CONNECT", code=SystemCode.NOT_CONNECTED)
+        if self.light_offered and light_pending(message.headers):
+            # The page shows the light warning first and knows from CONNECTED that this frame goes
+            # unanswered: published, it would start the light sequence's and the actions' clocks
+            # before the person said yes.
+            log.debug("a light:pending FRAME before the light warning's answer: dropped")
+            return
         if self.in_flight:
             raise ProtocolError("FRAME before the previous reply", code=SystemCode.FRAME_IN_FLIGHT)
         image = check_frame(message.headers.get("content-type"), message.body, self.settings.ingress)
@@ -182,6 +192,7 @@ class Connection:
         light = (await self._current() if self._current else self.settings).light_challenge
         if light.is_enabled:  # the page asks for consent before the first frame (docs/protocol.md)
             headers["light"] = "optional" if light.allow_decline else "required"
+        self.light_offered = light.is_enabled
         await self.send(format_message(Command.CONNECTED, headers))
         if heartbeat_ms:
             tasks.start_soon(self._heartbeats, heartbeat_ms)
@@ -303,11 +314,18 @@ def frame_client(headers: dict[str, str], connected: ClientInfo) -> dict[str, ob
         "light_step": step_number(headers.get("light-step")),
     }
     # A decline after CONNECT sticks for the frame; the light plugin remembers it for the session.
-    if light_support(headers.get("light")) is LightSupport.DECLINED:
+    # ``pending`` reaches here only where no light was offered: an ordinary frame then.
+    light = None if light_pending(headers) else headers.get("light")
+    if light_support(light) is LightSupport.DECLINED:
         update["light"] = LightSupport.DECLINED
     elif connected.light is None and update["light_step"] is not None:
         raise ProtocolError("light-step without light:1 in CONNECT", code=SystemCode.BAD_HEADER)
     return update
+
+
+def light_pending(headers: dict[str, str]) -> bool:
+    """A FRAME sent before the page could ask the light warning (``light:pending``)."""
+    return headers.get("light", "").strip().lower() == LIGHT_PENDING
 
 
 def light_support(value: str | None) -> LightSupport | None:

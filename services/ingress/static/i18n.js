@@ -2,10 +2,10 @@
 //
 // Keys are the LPProto codes as strings (frame checks 1-103, system codes 1000-1022, WebSocket
 // close codes as "close.NNNN") and named keys for the page's own strings. Only the language in
-// use is fetched (each file is ~6-12 KB; all ten inline would double the page's weight), and
-// English only when that one cannot be loaded. Every language has every key:
-// tests/test_page_i18n.py checks that, and the codes against shared/errors.py. How the texts are
-// written: docs/translations.md.
+// use is fetched (each file is ~6-12 KB; all ten inline would double the page's weight), or none
+// when the page carries it inline (addMessages), and English only when that one cannot be
+// loaded. Every language has every key: tests/test_page_i18n.py checks that, and the codes
+// against shared/errors.py. How the texts are written: docs/translations.md.
 //
 // A UI config's `error_messages` replaces any of them by key ("1", "start", "close.4002"), or
 // for one language only by "LANG:key" ("es:start"); its dedicated fields (success_message,
@@ -75,6 +75,18 @@ export function loadMessages(lang, base = new URL("./i18n/", import.meta.url)) {
     console.error(`vigil: messages in ${wanted} could not be loaded; using English`, error);
     return loadMessages("en", base);
   });
+}
+
+/**
+ * Messages the page has already (the ingress inlines its language's: services/ingress/page_data.py):
+ * loadMessages then resolves at once instead of fetching. False when `lang` is not one of ours.
+ */
+export function addMessages(lang, table) {
+  const known = matchLanguage(lang);
+  if (!known || !table || typeof table !== "object") return false;
+  tables.set(known, table);
+  pending.set(known, Promise.resolve(known));
+  return true;
 }
 
 /**

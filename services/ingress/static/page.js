@@ -6,15 +6,21 @@
 //
 // Query: `cn` the UI config's name; `lang` forces a language (a BCP 47 tag: "es", "pt-BR", "ar";
 // else the browser's); `nonce` the relying party's nonce (it comes back in the JWT).
+//
+// The ingress inlines the config, the check settings and this language's messages (a JSON block,
+// services/ingress/page_data.py): each is fetched only when the block lacks it (a page served
+// elsewhere, a config the ingress could not read), a round trip saved on a slow network.
 
 import { Checker, MORE_TIME_SCALE } from "./vigil.js";
-import { direction, loadMessages, matchLanguage, pickLanguage, translator } from "./i18n.js";
+import { addMessages, direction, loadMessages, matchLanguage, pickLanguage, translator } from "./i18n.js";
 
 const REDIRECT_DELAY_MS = 1500;
+const DATA_ID = "vigil-page-data"; // page_data.py's DATA_ID
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const configName = params.get("cn") || "default";
 const lang = matchLanguage(params.get("lang")) ?? pickLanguage();
+const inlined = readInlined();
 let t = translator(lang);
 
 const ui = {
@@ -72,6 +78,18 @@ function fatal(text, kind) {
   setState("unavailable");
 }
 
+/** The ingress's data block, or {} (none, or unreadable: then everything is fetched). */
+function readInlined() {
+  const block = document.getElementById(DATA_ID);
+  if (!block) return {};
+  try {
+    return JSON.parse(block.textContent) ?? {};
+  } catch (error) {
+    console.error("vigil page: the inlined data is not JSON", error);
+    return {};
+  }
+}
+
 async function loadJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
   let body = null;
@@ -84,6 +102,10 @@ async function loadJson(url) {
 }
 
 async function loadConfig() {
+  // Inlined for this very config (the ingress read the same `cn`): no fetch.
+  if (inlined.config?.name === configName && inlined.settings) {
+    return { config: inlined.config, settings: inlined.settings };
+  }
   const [config, settings] = await Promise.all([
     loadJson(`/api/ui-config/${encodeURIComponent(configName)}`),
     loadJson("/api/check-settings"),
@@ -257,8 +279,9 @@ function wire(checker, config) {
 }
 
 async function main() {
-  // The messages and the config at once (a round trip each on a slow network). Messages failing:
-  // English instead; English failing too: the built-in last words.
+  // The messages and the config at once (a round trip each on a slow network, none when inlined).
+  // Messages failing: English instead; English failing too: the built-in last words.
+  if (inlined.lang === lang) addMessages(lang, inlined.messages);
   const [, loaded] = await Promise.all([
     loadMessages(lang),
     loadConfig().catch((error) => {

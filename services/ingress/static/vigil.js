@@ -37,7 +37,8 @@
 //   light-warning the photosensitivity warning is shown: { declinable }
 //   light-declined the person chose the check without colours in that warning
 //
-// The protocol: CONNECT with a heartbeat and the camera's label, settings and the user agent;
+// The protocol: CONNECT with a heartbeat and the camera's label, settings and the user agent,
+// the first FRAME right behind it (not after CONNECTED: a round trip less on a slow network);
 // one FRAME (base64 JPEG of the configured image size, with its capture time) at a time, each
 // after the previous reply; heartbeats answered; a dropped connection is re-established with
 // the same session-id, up to `maxReconnects` tries, then a clear "gaveUp" error; each try has
@@ -52,7 +53,8 @@
 //
 // The screen-light challenge (`light: true`, the default): CONNECT says `light:1` (or
 // `light:declined`). When CONNECTED says the service runs it (`light:optional|required`), the
-// photosensitivity warning comes before the first FRAME (unless `lightConsent` answered it). Each
+// photosensitivity warning comes before the first FRAME the service takes (unless `lightConsent`
+// answered it; the FRAME sent behind CONNECT says `light:pending` and the service drops it). Each
 // step of STATS' `estimations.lightChallenge` is painted full-screen on the next animation frame,
 // within WCAG 2.3.1 whatever the service sends (at most 3 luminance changes a second, never a
 // saturated red); each FRAME is then taken from a camera frame captured at least
@@ -118,6 +120,8 @@ const PROTOCOL_CLOSE = new Set([1009, 4001]);
 // reason rather than close.4000's general one (102 LIGHT_FAILED, 103 LIGHT_REQUIRED).
 const SESSION_ENDING = new Set([102, 103]);
 const ACTION_TIMED_OUT = 97; // shared/errors.py FrameCheck.ACTION_TIMED_OUT
+const NOT_CONNECTED = 1003; // shared/errors.py SystemCode.NOT_CONNECTED: a FRAME the service had no CONNECT for
+const LIGHT_PENDING = "pending"; // a first FRAME's `light` before the light warning could be asked
 // The extra time the page offers after a session whose actions ran out of time (WCAG 2.2.1).
 export const MORE_TIME_SCALE = 2;
 // States in which the session goes on (a light step may stay on screen, a warning stay open).
@@ -231,6 +235,7 @@ export class Checker extends EventTarget {
     this._attempt = 0;
     this._transientErrors = 0;
     this._inFlight = false;
+    this._pendingFrame = false; // this connection's first FRAME went out marked light:pending
     this._lastFrameAt = 0;
     this._lastSeen = 0;
     this._watchdog = null;
@@ -548,6 +553,7 @@ export class Checker extends EventTarget {
     }
     this.socket = socket;
     this._inFlight = false;
+    this._pendingFrame = false;
     let connected = false;
     this._connectTimer = setTimeout(() => {
       if (generation === this._generation && !connected) {
@@ -558,6 +564,7 @@ export class Checker extends EventTarget {
     socket.addEventListener("open", () => {
       if (generation !== this._generation) return;
       this._sendConnect();
+      this._sendFirstFrame(generation);
     });
     socket.addEventListener("message", (event) => {
       if (generation !== this._generation) return;
@@ -572,6 +579,8 @@ export class Checker extends EventTarget {
           this._setState("checking");
           this._startWatchdog(generation);
           this._beginFrames(generation, message.headers.light);
+        } else if (message.command === "ERROR" && Number(message.headers.error) === NOT_CONNECTED) {
+          this._inFlight = false; // the first FRAME's answer where CONNECT was refused: it was not taken
         } else if (message.command === "ERROR") {
           this._connectRefused(generation, Number(message.headers.error), message.headers);
         } else if (message.command === "HEARTBEAT") {
@@ -608,6 +617,8 @@ export class Checker extends EventTarget {
 
   /** After CONNECTED: the photosensitivity warning first when the service runs the light challenge. */
   async _beginFrames(generation, offer) {
+    // CONNECTED with `light`: the service dropped a light:pending first FRAME unanswered.
+    if (this._pendingFrame && offer !== undefined) this._inFlight = false;
     this._lightOffer = this.options.light && (offer === "optional" || offer === "required") ? offer : null;
     if (this._lightOffer && this._lightAnswer === null) {
       const answer = await this._light.ask(this._lightOffer === "optional");
@@ -826,6 +837,7 @@ export class Checker extends EventTarget {
   // ---- frames -------------------------------------------------------------------------------
 
   async _nextFrame(generation) {
+    if (this._lightOffer && this._lightAnswer === null) return; // the light warning is not answered yet
     const wait = this.options.frameIntervalMs - (performance.now() - this._lastFrameAt);
     if (wait > 0) await sleep(wait);
     if (document.hidden) await this._visible(); // nobody is in front of the camera meanwhile
@@ -836,10 +848,42 @@ export class Checker extends EventTarget {
       setTimeout(() => this._nextFrame(generation), 100); // the camera picture is not there yet
       return;
     }
+    this._sendFrame(shot, body, this._frameLight(false));
+  }
+
+  /**
+   * The first FRAME right behind CONNECT, not after CONNECTED: on a slow network that saves a
+   * round trip before the service sees the person. Before CONNECTED the page cannot know whether
+   * the light warning comes: unanswered, the frame says `light:pending`, and a service that runs
+   * the light challenge drops it (docs/protocol.md, "The first FRAME"). None from a hidden tab, or
+   * before the camera picture is there: CONNECTED's frames follow as ever.
+   */
+  async _sendFirstFrame(generation) {
+    if (document.hidden) return;
+    const shot = await this._nextShot(generation);
+    if (!shot || generation !== this._generation || this.state === "checking" || this._inFlight) return;
+    const body = this._capture();
+    if (!body) return;
+    const light = this._frameLight(true);
+    this._pendingFrame = light === LIGHT_PENDING;
+    this._sendFrame(shot, body, light);
+  }
+
+  /**
+   * A FRAME's `light` header: "declined" after the person said no (where the service offered the
+   * light, or before CONNECTED told), "pending" on a first FRAME while the warning may yet come.
+   */
+  _frameLight(first) {
+    if (!this.options.light || (!first && !this._lightOffer)) return null;
+    if (this._lightAnswer === "declined") return "declined";
+    return first && this._lightAnswer === null ? LIGHT_PENDING : null;
+  }
+
+  _sendFrame(shot, body, light) {
     this._lastFrameAt = performance.now();
     this._inFlight = true;
     const headers = { "content-type": "image/x-jpeg-base64", "frame-time": shot.time.toFixed(1) };
-    if (this._lightOffer && this._lightAnswer === "declined") headers.light = "declined";
+    if (light) headers.light = light;
     else if (shot.light) {
       headers["light-step"] = String(shot.light.step);
       headers["light-painted"] = shot.light.paintedAt.toFixed(1);
