@@ -23,11 +23,12 @@ from infra.client import LPClient
 from infra.redis_server import RedisServer
 from services.plugins.builtins import jpeg_traits
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
-from services.plugins.memory import RedisMemory
+from services.plugins.memory import FrameMemories
 from shared.jpeg_tables import STD_LUMINANCE, ijg_table
 from shared.keys import Keys
 from shared.lpproto import Command
 from shared.messages import ClientInfo, EstimationMessage, ImageType, PluginEvent, decode
+from shared.plugin_protocol import Verdict
 from shared.plugins import VIRTUAL_CAMERA_CHECKER
 from shared.settings import Settings
 from tests import media
@@ -166,21 +167,29 @@ def estimation(image: bytes, content_type: ImageType, frame_no: int, agent: str 
 async def test_the_checker_reports_each_trait_once(redis: Redis, keys: Keys, settings: Settings,
                                                   frame: av.VideoFrame, picture: Image.Image) -> None:
     checker = VirtualCameraChecker(settings)
-    memory = RedisMemory(redis, keys, checker.name, "s1", 60)
+
+    async def evaluate(message: EstimationMessage) -> Verdict:
+        """As the plugins service runs it: the frame's memory read before and written after."""
+        memories = FrameMemories(redis, keys, "s1", 60)
+        await memories.load([checker.name])
+        verdict = await checker.evaluate(message, memories.of(checker.name))
+        await memories.flush()
+        return verdict
+
     page_like = pillow(picture, quality=90)
-    first = await checker.evaluate(estimation(page_like, ImageType.JPEG, 1), memory)
+    first = await evaluate(estimation(page_like, ImageType.JPEG, 1))
     assert first.details == {}
     assert first.announce is None
-    forwarded = await checker.evaluate(estimation(ffmpeg_mjpeg(frame, "yuvj422p"), ImageType.JPEG, 2), memory)
+    forwarded = await evaluate(estimation(ffmpeg_mjpeg(frame, "yuvj422p"), ImageType.JPEG, 2))
     assert set(forwarded.details) == {"foreign_quantisation", "encoder_markers", "chroma_subsampling"}
     assert forwarded.announce is not None
     assert "foreign_quantisation" in forwarded.announce
     png = io.BytesIO()
     picture.save(png, format="PNG")
-    as_png = await checker.evaluate(estimation(png.getvalue(), ImageType.PNG, 3), memory)
+    as_png = await evaluate(estimation(png.getvalue(), ImageType.PNG, 3))
     assert as_png.details == {"png_frame": 1.0}
     # Apple's canvas encoder was not measured: Safari's and iOS frames are not judged.
-    safari = await checker.evaluate(estimation(ffmpeg_mjpeg(frame, "yuvj422p"), ImageType.JPEG, 4, SAFARI), memory)
+    safari = await evaluate(estimation(ffmpeg_mjpeg(frame, "yuvj422p"), ImageType.JPEG, 4, SAFARI))
     assert safari.details == {}
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from pydantic import BaseModel
+from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient
@@ -17,7 +18,9 @@ from infra.redis_server import RedisServer
 from services.plugins.builtins.active_liveness import ActiveLiveness, ChallengeMemory
 from services.plugins.builtins.face_matcher import FaceMatcher, similarity
 from services.plugins.builtins.virtual_camera import VirtualCameraChecker
+from services.plugins.memory import FrameMemories
 from shared.errors import FrameCheck
+from shared.keys import Keys
 from shared.lpproto import Command
 from shared.messages import (
     ClientInfo,
@@ -288,3 +291,27 @@ async def test_a_stuck_plugin_costs_its_timeout_not_the_session(
         assert all(process.poll() is None for _, process in stack.processes)
     finally:
         stack.stop()
+
+
+class Counted(BaseModel):
+    n: int
+
+
+@pytest.mark.anyio
+async def test_a_frames_plugin_memories_are_read_and_written_together(redis: Redis, keys: Keys) -> None:
+    """FrameMemories (the runner's): states read in one MGET and saved in one pipeline, a plugin
+    seeing its own save within the frame, nothing written for a plugin that saved nothing."""
+    first = FrameMemories(redis, keys, "s1", 60)
+    await first.load(["counter", "quiet"])
+    assert await first.of("counter").load(Counted) is None
+    await first.of("counter").save(Counted(n=1))
+    assert await first.of("counter").load(Counted) == Counted(n=1)
+    assert await redis.get(keys.plugin_state("counter", "s1")) is None  # not before the flush
+    await first.flush()
+    assert 0 < await redis.ttl(keys.plugin_state("counter", "s1")) <= 60
+    assert await redis.exists(keys.plugin_state("quiet", "s1")) == 0
+    following = FrameMemories(redis, keys, "s1", 60)
+    await following.load(["counter", "quiet"])
+    assert await following.of("counter").load(Counted) == Counted(n=1)
+    with pytest.raises(KeyError):
+        following.of("never-loaded")  # its state would look absent: refused instead

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 import anyio
 from redis.asyncio import Redis
 
-from services.plugins.memory import RedisMemory
+from services.plugins.memory import FrameMemories
 from services.plugins.registry import load_plugins
 from shared.bus import publish_many
 from shared.consumer import Delivery
 from shared.keys import Keys
 from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Message, PluginEvent, PluginResult, PluginVerdict
-from shared.plugin_protocol import Plugin, Verdict
+from shared.plugin_protocol import Plugin, SessionMemory, Verdict
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,13 @@ class PluginRunner:
             if estimation.main_face is None or estimation.error is not None:
                 continue  # the decider does not wait for plugins on frames without a face
             settings, plugins = await self.plugins_for(estimation.config_tag)
+            memories = FrameMemories(self.redis, self.keys, estimation.session_id, settings.session.ttl_s)
+            await memories.load([plugin.name for plugin in plugins])
             results: list[tuple[PluginResult, str | None]] = []
             async with anyio.create_task_group() as tasks:
                 for plugin in plugins:
-                    tasks.start_soon(self._run_one, plugin, estimation, settings, results)
+                    tasks.start_soon(self._run_one, plugin, estimation, settings, memories.of(plugin.name), results)
+            await memories.flush()
             for result, announce in results:
                 entries.append((self.keys.plugin_results(estimation.session_id), result))
                 if announce is not None:
@@ -65,8 +68,7 @@ class PluginRunner:
             await publish_many(self.redis, entries, maxlen=self.settings.bus.reply_maxlen)
 
     async def _run_one(self, plugin: Plugin, estimation: EstimationMessage, settings: Settings,
-                       results: list[tuple[PluginResult, str | None]]) -> None:
-        memory = RedisMemory(self.redis, self.keys, plugin.name, estimation.session_id, settings.session.ttl_s)
+                       memory: SessionMemory, results: list[tuple[PluginResult, str | None]]) -> None:
         try:
             with anyio.fail_after(settings.plugins.timeout_ms / 1000):
                 verdict = await plugin.evaluate(estimation, memory)
