@@ -117,7 +117,8 @@ def role_of(pid: int) -> str:
     except OSError:
         return "gone"
     words = [a.decode(errors="replace") for a in argv if a]
-    if words and words[0].endswith("redis-server"):
+    # redis-server rewrites its title to one string, "redis-server HOST:PORT".
+    if words and Path(words[0].split()[0]).name == "redis-server":
         return "redis-server"
     if "-m" in words and words.index("-m") + 1 < len(words):
         module = words[words.index("-m") + 1]
