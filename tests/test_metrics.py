@@ -152,7 +152,8 @@ async def test_prometheus_scrapes_every_process_during_a_session(monitored: Moni
     time.sleep(2.5)  # a few more scrapes and samples after the last frame
     assert value(base, "sum(vigil_frames_received_total)") >= sent
     assert value(base, "sum(vigil_replies_sent_total)") >= sent
-    assert value(base, 'sum(vigil_estimator_stage_seconds_count{stage="detect"})') >= sent
+    # Every frame is decoded; the detector runs on some (the mesh follows the face between).
+    assert value(base, 'sum(vigil_estimator_stage_seconds_count{stage="decode"})') >= sent
     assert value(base, 'sum(vigil_estimator_stage_seconds_sum{stage="detect"})') > 0
     assert value(base, 'histogram_quantile(0.95, sum by (le) (vigil_reply_round_trip_seconds_bucket))') > 0
     assert value(base, 'vigil_consumer_entries_total{stream="frames",group="estimator",outcome="acked"}') >= sent

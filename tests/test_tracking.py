@@ -24,6 +24,7 @@ from shared.keys import Keys
 from shared.live_settings import LiveSettings
 from shared.messages import EstimationMessage, Face, FrameMessage, ImageType, Rect
 from shared.stored import FaceAnchor
+from tests import media
 from tests.conftest import ESTIMATOR
 
 WIDTH, HEIGHT = 640, 480
@@ -147,6 +148,20 @@ def test_a_lost_face_runs_the_detector_on_the_same_frame(detector: YuNetDetector
         (True, True),  # after a frame without a face there is nothing to follow
         (False, True),  # followed again
     ]
+
+
+def test_a_face_that_turned_away_from_the_crop_runs_the_detector(detector: YuNetDetector, analyser: FaceAnalyser,
+                                                                 data_dir: Path) -> None:
+    """200 ms apart a face can move far from the crop the previous frame placed (here: rolled by
+    40 degrees); the landmarks of that crop are not trusted, the detector runs."""
+    portrait = media.photo(data_dir, media.NEUTRAL_FACE).convert("RGB").resize((WIDTH, HEIGHT))
+    rolled = portrait.rotate(40, resample=Image.Resampling.BILINEAR)
+    estimations = play(worker(detector, analyser), [media.jpeg(portrait), media.jpeg(portrait), media.jpeg(rolled)])
+    assert ["detect" in e.timings for e in estimations] == [True, False, True]
+    last = estimations[-1].analysis
+    assert last is not None
+    assert last.head_pose is not None
+    assert abs(last.head_pose.roll) > 30
 
 
 def test_detect_every_1_runs_the_detector_on_every_frame(detector: YuNetDetector, analyser: FaceAnalyser,

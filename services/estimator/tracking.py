@@ -2,12 +2,13 @@
 
 YuNet costs ~4.5 ms of a frame's ~25 ms (docs/capacity.md). As MediaPipe's own face pipeline
 does, the face mesh of one frame places the crop for the next: the detector runs on a session's
-frame only every ``estimator.detect_every`` frames, when the previous frame was not analysed,
-and when the mesh loses the face. The detector's box and keypoints are kept in the mesh's own
-frame of reference (a ``FaceAnchor``: the least-squares similarity between MediaPipe's canonical
-face and the landmarks, so it follows translation, scale and in-plane rotation), and carried by
-each new mesh; the face an estimation reports is the detector's box carried onto *this* frame's
-landmarks, so the checks read the face where it is, not where it was.
+frame only every ``estimator.detect_every`` frames, on frames due for a descriptor, when the
+previous frame was not analysed, and when the mesh loses the face or finds it too far from where
+the crop expected it. The detector's last box and keypoints are kept relative to that frame's
+landmarks (a ``FaceAnchor``: the box against the landmarks' bounding box, each keypoint against
+its mesh counterpart) and carried by each new mesh; the face an estimation reports is the
+detector's box carried onto *this* frame's landmarks, so the checks read the face where it is,
+not where it was.
 
 What a followed frame does not see: a second face that appears after the last detection (the
 other faces are reported as the detector last saw them, at most ``detect_every - 1`` frames old)
@@ -16,13 +17,14 @@ and a change of the detector's score (the last one is kept).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from services.estimator.model import RGBImage
-from services.estimator.models.face_mesh import FaceMesh, FaceMeshModel, FloatArray
+from services.estimator.models.face_mesh import FaceMesh, FaceMeshModel, FloatArray, roll_of
 from services.estimator.parallax import Reference
 from shared.messages import Face, Rect
 from shared.stored import FaceAnchor
@@ -30,6 +32,13 @@ from shared.stored import FaceAnchor
 # MediaPipe's face landmark graph drops its track below this face-presence probability
 # (``min_tracking_confidence``'s default): the detector then runs on the same frame.
 MIN_TRACKING_SCORE = 0.5
+# Frames come 200 ms apart, not MediaPipe's 33: the face may have moved far from the crop the
+# previous frame placed. Beyond these, the landmarks came from a crop too far off (the mesh wants
+# the face centred, at the crop's scale and upright: it degrades quickly with roll), so the
+# detector runs on the frame instead.
+MAX_SHIFT = 0.2  # of the face's width, between the crop's face and the face found in it
+MAX_SCALE = 1.25  # width ratio, either way
+MAX_ROLL_DEG = 15.0
 # The mesh's counterparts of the detector's five keypoints (right eye, left eye, nose tip, right
 # and left mouth corners; "right" is the subject's): each eye by its two corners' midpoint.
 MESH_KEYPOINTS = ((33, 133), (362, 263), (1,), (61,), (291,))
@@ -106,9 +115,19 @@ class FaceTracker:
             return []
         meshes = self.mesh.predict([(image, face) for image, _, face in items])
         found: list[Followed | None] = []
-        for (image, anchor, _), mesh in zip(items, meshes, strict=True):
+        for (image, anchor, predicted), mesh in zip(items, meshes, strict=True):
             height, width = image.shape[:2]
             face = carried(anchor, mesh.landmarks, width, height)
-            lost = mesh.score < MIN_TRACKING_SCORE or face is None
+            lost = mesh.score < MIN_TRACKING_SCORE or face is None or _off_crop(predicted, face)
             found.append(None if lost or face is None else Followed(face, mesh, anchor))
         return found
+
+
+def _off_crop(predicted: Face, found: Face) -> bool:
+    """The face found has moved too far from where the crop expected it (MAX_SHIFT and co.)."""
+    before, after = predicted.box, found.box
+    shift = math.hypot(after.x + after.width / 2 - before.x - before.width / 2,
+                       after.y + after.height / 2 - before.y - before.height / 2) / max(before.width, 1e-6)
+    scale = after.width / max(before.width, 1e-6)
+    turn = abs(math.remainder(roll_of(found) - roll_of(predicted), math.tau))
+    return shift > MAX_SHIFT or not 1 / MAX_SCALE <= scale <= MAX_SCALE or turn > math.radians(MAX_ROLL_DEG)
