@@ -25,7 +25,8 @@ from admin.stats import stats
 from admin.ui_configs import ui_configs
 from admin.users import users
 from admin.videos import videos
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, ping
+from shared.bus import ping
+from shared.errors import BusUnavailable
 from shared.settings import Settings
 
 HERE = Path(__file__).parent
@@ -54,7 +55,7 @@ def create_app(settings: Settings, redis: Redis, policy: AdminPolicy | None = No
     async def health() -> tuple[Response, int]:
         try:
             await ping(redis)
-        except REDIS_OR_SOCKET_UNAVAILABLE:
+        except BusUnavailable:
             return Response("redis unreachable", mimetype="text/plain"), 503
         return Response("ok", mimetype="text/plain"), 200
 

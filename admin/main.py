@@ -21,10 +21,10 @@ from admin.bootstrap import create_first_admin, reset_password
 from admin.config import AdminPolicy
 from admin.context import AdminContext
 from admin.passwords import Passwords
-from shared.bus import REDIS_FAILED, connect
+from shared.bus import connect
 from shared.cli_errors import OneLineParser, one_line
 from shared.endpoint import endpoint
-from shared.errors import ConfigError
+from shared.errors import BusError, ConfigError
 from shared.health import HEALTH
 from shared.keys import Keys
 from shared.logs import setup_logging
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             redis = environment_redis_settings()
             try:
                 asyncio.run(set_password(redis, args.var, args.name))
-            except REDIS_FAILED as exc:
+            except BusError as exc:
                 where = describe(redis, args.var)
                 raise ConfigError(f"Redis at {where} is unreachable ({exc.__class__.__name__}): start "
                                   "`make run` (its embedded Redis) or set VIGIL_REDIS__*") from None

@@ -13,9 +13,8 @@ from typing import Any
 from infra import config_command, dead_letters_command, nginx_command, recent_command, tls_selfsigned
 from infra.client import LPClient
 from infra.media import iter_frames
-from shared.bus import REDIS_FAILED
 from shared.cli_errors import OneLineParser, one_line, validation_summary
-from shared.errors import ConfigError
+from shared.errors import BusError, ConfigError
 from shared.lpproto import Command
 from shared.redis_url import environment_redis_settings
 from shared.settings import load_settings
@@ -175,7 +174,7 @@ def _verify(args: argparse.Namespace) -> int:
     if args.once:
         try:
             first = asyncio.run(_first_use(args.redis_url, payload))
-        except REDIS_FAILED as exc:
+        except BusError as exc:
             print(f"vigil verify: --once needs Vigil's Redis: {exc}", file=sys.stderr)
             return 2
         if not first:

@@ -1,8 +1,11 @@
-"""The bus toolkit every process uses on Redis: connection, "Redis is down", back-off, typed
-publishing, paged range reads, waits on a stream until a predicate or a deadline, idleness checks.
+"""The bus toolkit every process uses on Redis: connection, back-off, typed publishing, paged
+range reads, waits on a stream until a predicate or a deadline, idleness checks.
 
 Services keep only their predicates and their message types; the XADD, XREAD and XRANGE
-plumbing, with redis-py's loose typing, lives here once.
+plumbing, with redis-py's loose typing, lives here once. "Redis is down" is one exception,
+``shared.errors.BusUnavailable`` (``BusFull`` when Redis is at its memory bound): the client from
+``connect`` raises it in place of redis-py's errors (shared/redis_connect.py), so a service waits
+and retries on it, or answers 1017, and never catches redis-py's exceptions.
 """
 
 from __future__ import annotations
@@ -15,27 +18,12 @@ from typing import cast
 import anyio
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from shared import redis_connect
 from shared.errors import BusUnavailable
 from shared.messages import M, Message, decode, encode
 from shared.settings import Settings
-
-# Redis cannot take the command now: unreachable, too slow, or full (maxmemory with noeviction
-# refuses writes until trimming frees room). Wait and retry, or answer 1017: never a bug to crash on.
-# BusUnavailable is the same, already translated (shared/retention.py's BusFull): a consumer backs
-# off on it too, rather than logging a failed handler and spending a delivery.
-REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError,
-                                                  BusUnavailable)
-# The same plus a raw socket error, where nothing but Redis does I/O inside the ``try``.
-REDIS_OR_SOCKET_UNAVAILABLE: tuple[type[Exception], ...] = (*REDIS_UNAVAILABLE, OSError)
-# Any Redis failure, a refused password or command included: what a command or a one-shot job
-# reports in one line before it ends (or skips the item), where waiting would not help.
-REDIS_FAILED: tuple[type[Exception], ...] = (RedisError, OSError)
 
 Fields = dict[bytes, bytes]
 Entry = tuple[str, Fields]
@@ -47,9 +35,13 @@ def connect(settings: Settings) -> Redis:
     return redis_connect.connect(settings.redis)
 
 
-async def ping(redis: Redis) -> None:
-    """PING, raising what redis-py raises when Redis does not answer."""
-    await cast(Awaitable[bool], redis.ping())  # redis-py types sync|async clients as one union
+async def ping(redis: Redis, *, timeout_s: float | None = None) -> None:
+    """PING; ``BusUnavailable`` when Redis does not answer (within ``timeout_s``, when given)."""
+    try:
+        with anyio.fail_after(timeout_s):
+            await cast(Awaitable[bool], redis.ping())  # redis-py types sync|async clients as one union
+    except TimeoutError:
+        raise BusUnavailable(f"no answer to PING within {timeout_s:g} s") from None
 
 
 @dataclass(slots=True)
@@ -170,18 +162,6 @@ async def backlog(redis: Redis, stream: str, group: str, *, cap: int = 10_000) -
                 lag = len(await redis.xrange(stream, min=after, max="+", count=cap))
             return int(lag) + int(entry["pending"])
     return int(await redis.xlen(stream))
-
-
-async def wait_idle(redis: Redis, streams: dict[str, str], *, timeout: float = 30.0) -> None:
-    """Wait until every ``stream: group`` pair is idle (tests use this instead of sleeping)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        states = [await is_idle(redis, stream, group) for stream, group in streams.items()]
-        if all(states):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"streams not idle after {timeout}s: {streams}")
-        await anyio.sleep(0.02)
 
 
 def text(value: bytes | str) -> str:

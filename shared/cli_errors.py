@@ -15,13 +15,13 @@ from typing import NoReturn
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from shared.bus import REDIS_FAILED, REDIS_OR_SOCKET_UNAVAILABLE
-from shared.errors import VigilError
+from shared.errors import BusUnavailable, VigilError
 from shared.redis_connect import connect, describe
 from shared.settings import RedisSettings
 
-# Failures a person can act on from their message alone: no traceback.
-SAID_IN_ONE_LINE: tuple[type[Exception], ...] = (VigilError, *REDIS_FAILED)
+# Failures a person can act on from their message alone: no traceback (a failed Redis command is a
+# VigilError: shared/redis_connect.py translates redis-py's errors).
+SAID_IN_ONE_LINE: tuple[type[Exception], ...] = (VigilError, OSError)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -75,7 +75,7 @@ async def with_redis(prog: str, redis: RedisSettings, act: Callable[[Redis], Awa
     client = connect(redis)
     try:
         return await act(client)
-    except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+    except BusUnavailable as exc:
         print(f"{prog}: Redis at {describe(redis)} is unreachable: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from typing import Generic
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, REDIS_UNAVAILABLE, Backoff, is_idle, text
-from shared.errors import MessageDecodeError
+from shared.bus import Backoff, is_idle, text
+from shared.errors import BusRefused, BusUnavailable, MessageDecodeError
 from shared.keys import Keys
 from shared.lag import LagWatch
 from shared.messages import ENTRY_FIELD, M, decode
@@ -86,12 +85,12 @@ class Consumer(Generic[M]):
                 backoff.reset()
                 if drain and not processed and await is_idle(self.redis, self.stream, self.group):
                     return
-            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+            except BusUnavailable as exc:
                 # A full Redis too: a consumer that gave up then would never come back.
                 REDIS_ERRORS.labels("consumer").inc()
                 log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff.delay_s)
                 await backoff.sleep()
-            except ResponseError as exc:
+            except BusRefused as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 log.warning("consumer group %s lost (Redis restarted?); creating it again", self.group)
@@ -103,7 +102,7 @@ class Consumer(Generic[M]):
             try:
                 await self._ensure_group()
                 return
-            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+            except BusUnavailable as exc:
                 log.warning("redis unavailable or full (%s), attempt %d", exc, attempt + 1)
                 await backoff.sleep()
         await self._ensure_group()
@@ -111,7 +110,7 @@ class Consumer(Generic[M]):
     async def _ensure_group(self) -> None:
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
+        except BusRefused as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
@@ -171,8 +170,8 @@ class Consumer(Generic[M]):
             started = time.perf_counter()
             try:
                 await self.handler(batch)
-            except REDIS_UNAVAILABLE:
-                raise
+            except BusUnavailable:
+                raise  # backed off in ``run`` like a lost Redis, rather than spending a delivery
             except Exception:
                 log.exception("handler failed on %d entries of %s; they will be retried", len(batch), self.stream)
                 self._failed.inc(len(batch))

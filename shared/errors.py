@@ -133,11 +133,31 @@ class MessageDecodeError(VigilError):
         self.raw = raw
 
 
-class BusUnavailable(VigilError):
-    """Redis cannot take a command now (unreachable, too slow, or full): retry later; a client is
-    answered 1017. redis-py's own exceptions for this are listed once, in shared/bus.py."""
+class BusError(VigilError):
+    """Redis failed a command. The client from shared/redis_connect.py raises only these (and their
+    subclasses), translated once from redis-py's exceptions: Vigil code never catches redis-py's."""
+
+
+class BusUnavailable(BusError):
+    """Redis cannot take a command now (unreachable, too slow, a refused login, or full): wait and
+    retry, or answer 1017 (retry later); never a bug to crash on."""
 
     code = SystemCode.BUS_UNAVAILABLE
+
+
+class BusFull(BusUnavailable):
+    """Redis refused a write at its memory bound (``maxmemory`` with ``noeviction``) until trimming
+    frees room: waited on and answered like a lost Redis."""
+
+
+class BusRefused(BusError):
+    """Redis answered the command with an error reply (e.g. ``NOGROUP``: the consumer group is gone
+    with a restart); the reply's text is the message."""
+
+
+class BusConflict(BusError):
+    """A key WATCHed for a transaction changed (or the connection was lost) before EXEC: nothing
+    was written; read again and retry."""
 
 
 class RetryLaterError(VigilError):

@@ -29,10 +29,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from shared.bus import add
-from shared.errors import VigilError
+from shared.errors import BusConflict, VigilError
 from shared.keys import Keys
 from shared.messages import ConfigChange
 from shared.settings import Settings
@@ -172,7 +171,7 @@ class ConfigStore:
                     tag=tag, version=stored.version, actor=actor, at=stored.updated_at, group=group,
                     overrides=json.dumps(overrides, sort_keys=True)), maxlen=CHANGES_MAXLEN)
                 await pipe.execute()
-            except WatchError as exc:
+            except BusConflict as exc:
                 raise ConfigConflict(f"{tag} changed while saving: reload and apply your change again") from exc
         log.info("config %s v%d: %s changed by %s", tag, stored.version, group, actor)
         return stored

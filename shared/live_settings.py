@@ -18,8 +18,8 @@ from collections.abc import Callable
 import anyio
 from redis.asyncio import Redis
 
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, text
-from shared.errors import MessageDecodeError
+from shared.bus import text
+from shared.errors import BusUnavailable, MessageDecodeError
 from shared.keys import Keys
 from shared.live_config import DEFAULT_TAG, ConfigStore, InvalidOverride, apply_layers
 from shared.messages import ConfigChange, decode
@@ -82,7 +82,7 @@ class LiveSettings:
             try:
                 found = await self.redis.xread({self.keys.config_changes: self._last_id}, count=100,
                                                block=self.block_ms)
-            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+            except BusUnavailable as exc:
                 log.warning("live settings: Redis unavailable (%s); retrying", exc)
                 await self._resync()
                 continue
@@ -98,7 +98,7 @@ class LiveSettings:
             await anyio.sleep(RETRY_S)
             try:
                 await self._mark_stream_end()
-            except REDIS_OR_SOCKET_UNAVAILABLE:
+            except BusUnavailable:
                 continue
             await self._invalidate(None)
             return
@@ -113,7 +113,7 @@ class LiveSettings:
         if tag in (None, DEFAULT_TAG, self.own_tag) and self._listeners:
             try:
                 own = await self.for_tag(None)
-            except REDIS_OR_SOCKET_UNAVAILABLE:
+            except BusUnavailable:
                 return  # the next change or reconnection tries again
             for listener in self._listeners:
                 listener(own)
@@ -139,7 +139,7 @@ async def follow_log_level(live: LiveSettings) -> None:
         try:
             apply_log_level(await live.start())
             break
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             log.warning("live settings: Redis unavailable (%s); retrying", exc)
             await anyio.sleep(RETRY_S)
     await live.watch()

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import anyio
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, text
 from shared.bus import ping as bus_ping
+from shared.bus import text
+from shared.errors import BusRefused, BusUnavailable
 from shared.health import HEALTH, Health
 from shared.keys import Keys
 from shared.metrics import (
@@ -48,7 +48,7 @@ async def monitor(redis: Redis, keys: Keys, watched: Sequence[Watched], interval
         if up and watched:
             try:
                 await sample(redis, keys, watched)
-            except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+            except BusUnavailable as exc:
                 REDIS_ERRORS.labels("monitor").inc()
                 log.debug("stream sample skipped: %s", exc)
         await anyio.sleep(interval_s)
@@ -56,9 +56,8 @@ async def monitor(redis: Redis, keys: Keys, watched: Sequence[Watched], interval
 
 async def ping(redis: Redis, health: Health = HEALTH) -> bool:
     try:
-        with anyio.fail_after(PING_TIMEOUT_S):
-            await bus_ping(redis)
-    except REDIS_OR_SOCKET_UNAVAILABLE as exc:  # fail_after's TimeoutError is an OSError
+        await bus_ping(redis, timeout_s=PING_TIMEOUT_S)
+    except BusUnavailable as exc:
         REDIS_UP.set(0)
         REDIS_ERRORS.labels("monitor").inc()
         health.redis_answered(f"{exc.__class__.__name__}: {exc}"[:200])
@@ -76,7 +75,7 @@ async def sample(redis: Redis, keys: Keys, watched: Sequence[Watched]) -> None:
         groups = {group for watched_stream, group in watched if watched_stream == stream}
         try:
             infos = await redis.xinfo_groups(stream) if await redis.exists(stream) else []
-        except ResponseError as exc:  # deleted between the two commands
+        except BusRefused as exc:  # deleted between the two commands
             log.debug("no groups for %s: %s", stream, exc)
             continue
         for info in infos:

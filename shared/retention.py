@@ -10,7 +10,8 @@ round trip, approximately (``~``: whole macro nodes, cheap):
 * age: ``XTRIM MINID ~`` now minus ``bus.frames_max_age_s`` (entry ids are their time in ms).
 
 A Redis at its memory bound (``maxmemory`` with ``noeviction``) refuses the write with ``OOM``:
-that is translated here into ``BusFull``, answered ``1017`` (retry later) like a lost Redis.
+the client raises ``BusFull`` for it (shared/redis_connect.py), answered ``1017`` (retry later) like
+a lost Redis.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ import time
 from collections.abc import Sequence
 
 from redis.asyncio import Redis
-from redis.exceptions import OutOfMemoryError
 
 from shared.bus import add
-from shared.errors import BusUnavailable
 from shared.messages import Message
 from shared.settings import BusSettings
 
@@ -30,10 +29,6 @@ from shared.settings import BusSettings
 # crafted images shrinks the bound within a second or two of traffic.
 MEAN_WEIGHT = 0.02
 MIN_FRAMES = 100  # never fewer than this (Redis trims by macro nodes of 100 entries anyway)
-
-
-class BusFull(BusUnavailable):
-    """Redis refused a write at its memory bound."""
 
 
 class StreamRetention:
@@ -54,13 +49,10 @@ class StreamRetention:
 
     async def publish(self, redis: Redis, entries: Sequence[tuple[str, Message, int]]) -> None:
         """XADD each ``(stream, message, image bytes)`` bounded by count and size, then trim each
-        stream by age; one round trip."""
-        try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for stream, message, size in entries:
-                    add(pipe, stream, message, maxlen=self.maxlen(size))
-                for stream in dict.fromkeys(stream for stream, _, _ in entries):
-                    pipe.xtrim(stream, minid=self.oldest_id(), approximate=True)
-                await pipe.execute()
-        except OutOfMemoryError:  # Redis's "OOM command not allowed when used memory > 'maxmemory'"
-            raise BusFull("Redis is at its memory bound (maxmemory): frames refused until it drains") from None
+        stream by age; one round trip. ``BusFull`` when Redis is at its memory bound."""
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream, message, size in entries:
+                add(pipe, stream, message, maxlen=self.maxlen(size))
+            for stream in dict.fromkeys(stream for stream, _, _ in entries):
+                pipe.xtrim(stream, minid=self.oldest_id(), approximate=True)
+            await pipe.execute()

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from infra.redis_server import RedisServer
 from shared.keys import Keys
+from shared.redis_connect import VigilRedis
 from shared.settings import Env, RedisSettings, Settings
 from tests.needs import unavailable
 
@@ -60,7 +61,7 @@ def settings(redis_server: RedisServer, prefix: str, tmp_path: Path) -> Settings
 
 @pytest.fixture
 async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
+    client = VigilRedis.from_url(redis_server.url)
     yield client
     await client.aclose()
 

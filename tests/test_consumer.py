@@ -9,14 +9,15 @@ from pathlib import Path
 import anyio
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from infra.dead_letters_command import report
 from infra.redis_server import RedisServer
 from shared.bus import is_idle, publish
 from shared.consumer import Consumer, Delivery
+from shared.errors import BusUnavailable
 from shared.keys import Keys
 from shared.messages import ENTRY_FIELD, Message, ReplyKind, ReplyMessage, decode
+from shared.redis_connect import VigilRedis
 from shared.retention import StreamRetention
 from shared.settings import BusSettings
 
@@ -130,7 +131,7 @@ async def test_survives_a_redis_restart(tmp_path: Path, prefix: str) -> None:
     server = RedisServer(tmp_path / "redis", persist=False)
     server.start()
     keys = Keys(prefix)
-    client = Redis.from_url(server.url, retry_on_timeout=True)
+    client = VigilRedis.from_url(server.url, retry_on_timeout=True)
     recorder = Recorder()
     try:
         async with anyio.create_task_group() as tasks:
@@ -148,7 +149,7 @@ async def test_survives_a_redis_restart(tmp_path: Path, prefix: str) -> None:
                     try:
                         if not await client.exists(keys.estimations) or await client.xlen(keys.estimations) == 0:
                             await add(client, keys, reply(2))
-                    except (RedisConnectionError, OSError):
+                    except BusUnavailable:
                         pass  # still restarting; the loop tries again
                     await anyio.sleep(0.2)
             tasks.cancel_scope.cancel()
@@ -170,9 +171,9 @@ async def test_a_full_redis_pauses_the_consumer_and_never_ends_it(redis: Redis, 
 
     async def publishing(batch: Sequence[Delivery[ReplyMessage]]) -> None:  # as the estimator publishes
         await full.wait()
-        if publisher == "bus":  # redis-py's OutOfMemoryError
+        if publisher == "bus":  # one XADD
             await publish(redis, keys.decisions, batch[0].message, maxlen=10)
-        else:  # as the ingress and the estimator publish images: BusFull
+        else:  # as the ingress and the estimator publish images: a pipeline
             await StreamRetention(BusSettings()).publish(redis, [(keys.decisions, batch[0].message, 1000)])
         written.append(batch[0].message.frame_no)
 

@@ -20,10 +20,10 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient, Reply
 from infra.redis_server import RedisServer
-from shared.bus import wait_idle
 from shared.keys import Group, Keys
 from shared.lpproto import Command
 from tests import media
+from tests.bus_support import wait_idle
 from tests.stack import Stack
 
 STALL_S = 1.5  # how long the logger is held stopped

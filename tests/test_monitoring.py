@@ -15,7 +15,6 @@ from pathlib import Path
 import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio import Redis
 
 from infra.launcher import Launcher
 from infra.redis_server import RedisServer, free_port
@@ -25,6 +24,7 @@ from shared.keys import Keys
 from shared.logs import JsonFormatter
 from shared.metrics import REDIS_RECONNECTS, REGISTRY, observe_stages
 from shared.monitor import monitor
+from shared.redis_connect import VigilRedis
 from shared.settings import Env, MetricsSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ async def test_readiness_is_503_while_redis_is_down_and_200_when_it_is_back(tmp_
     health.mark_started()
     endpoint = await start_endpoint(MetricsSettings(port=port), health)
     assert endpoint is not None
-    redis = Redis.from_url(server.url, socket_connect_timeout=1)
+    redis = VigilRedis.from_url(server.url, socket_connect_timeout=1)
     reconnects = REDIS_RECONNECTS._value.get()
 
     async def until(status: int) -> dict[str, str]:

@@ -23,6 +23,7 @@ from infra.netns import SecondHost, can_make_hosts
 from infra.redis_server import RedisServer
 from shared.keys import Group, Keys
 from shared.lpproto import Command
+from shared.redis_connect import VigilRedis
 from tests import media
 from tests.needs import unavailable
 from tests.stack import Stack
@@ -58,7 +59,7 @@ async def test_workers_on_another_host_serve_sessions(tmp_path: Path, data_dir: 
         server.start()
         stack = Stack(server.url, prefix, tmp_path / "stack", VIGIL_SESSION__AGGREGATE_FRAMES="3",
                       VIGIL_INGRESS__REPLY_TIMEOUT_S="30")
-        redis = Redis.from_url(server.url)
+        redis = VigilRedis.from_url(server.url)
         try:
             # Host B sees host A's Redis over the veth, and has no other way to it.
             assert reaches(host, host.local_address, server.port)

@@ -15,11 +15,11 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.client import LPClient
 from infra.redis_server import RedisServer
-from shared.bus import wait_idle
 from shared.errors import FrameCheck
 from shared.keys import Group, Keys
 from shared.lpproto import Command
 from tests import media
+from tests.bus_support import wait_idle
 from tests.stack import Stack
 
 

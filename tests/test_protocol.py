@@ -18,7 +18,6 @@ import pytest
 from anyio.abc import TaskGroup
 from PIL import Image
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.ingress.admission import Admission
 from services.ingress.connection import Close, Connection, Send
@@ -27,7 +26,7 @@ from services.ingress.images import CheckedImage
 from services.ingress.limits import Client, Limits
 from services.ingress.replies import CloseCode
 from services.ingress.sessions import SessionRegistry
-from shared.errors import ProtocolError, SystemCode
+from shared.errors import BusFull, BusUnavailable, ProtocolError, SystemCode
 from shared.keys import Keys
 from shared.lpproto import Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, ReplyMessage, SessionEnd
@@ -264,13 +263,16 @@ async def test_a_frame_before_the_previous_answer_is_refused_and_the_first_still
 async def test_no_decision_in_time_and_a_lost_bus_are_answered_and_the_session_goes_on(redis: Redis,
                                                                                        keys: Keys) -> None:
     answers: list[Answer] = [ProtocolError("no decision in time", code=SystemCode.PROCESSING_TIMEOUT),
-                             RedisConnectionError("Connection refused"), OSError("reset"), stats()]
+                             BusUnavailable("Error 111 connecting to 10.0.0.7:6379. Connection refused."),
+                             BusFull("Redis is at its memory bound (maxmemory): OOM"), stats()]
     ingress = Ingress(redis, keys, settings_of(), answers)
     async with ingress.peer() as peer:
         await peer.connect()
         assert error_code(await peer.ask(frame_text())) == SystemCode.PROCESSING_TIMEOUT
-        assert error_code(await peer.ask(frame_text())) == SystemCode.BUS_UNAVAILABLE
-        assert error_code(await peer.ask(frame_text())) == SystemCode.BUS_UNAVAILABLE
+        for _ in range(2):  # unreachable, then full: the code alone, Redis's words stay in the log
+            lost = await peer.ask(frame_text())
+            assert error_code(lost) == SystemCode.BUS_UNAVAILABLE
+            assert "message" not in lost.headers
         assert (await peer.ask(frame_text())).command is Command.STATS
         assert peer.close_code is None
 

@@ -14,11 +14,11 @@ from redis.asyncio import Redis
 
 from infra.client import LPClient
 from infra.redis_server import RedisServer
-from shared.bus import wait_idle
 from shared.errors import SystemCode
 from shared.keys import Group, Keys
 from shared.lpproto import Command
 from tests import media
+from tests.bus_support import wait_idle
 from tests.stack import Stack
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from redis.exceptions import AuthenticationError
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from infra.redis_server import RedisServer, free_port, port_answers
 from infra.tls_selfsigned import issue
+from shared.errors import BusUnavailable
 from shared.redis_connect import connect, describe, with_url
 from shared.settings import RedisSettings, load_settings
 
@@ -49,8 +49,9 @@ async def test_host_and_password_in_parts_reach_the_server(guarded: RedisServer)
 async def test_a_wrong_password_is_an_authentication_error(guarded: RedisServer) -> None:
     redis = connect(RedisSettings(host="127.0.0.1", port=guarded.port, password="not-" + PASSWORD))
     try:
-        with pytest.raises(AuthenticationError):
+        with pytest.raises(BusUnavailable) as caught:  # as redis-py has it: a refused login is a lost Redis
             await redis.ping()  # type: ignore[misc]
+        assert isinstance(caught.value.__cause__, AuthenticationError)
     finally:
         await redis.aclose()
 
@@ -148,7 +149,7 @@ async def test_tls_refuses_a_server_it_does_not_trust(tls_redis: tuple[int, Path
     port, _ = tls_redis
     redis = connect(RedisSettings(host="127.0.0.1", port=port, password=PASSWORD, tls=True))  # system CAs only
     try:
-        with pytest.raises(RedisConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(BusUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             await redis.ping()  # type: ignore[misc]
     finally:
         await redis.aclose()

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from infra.client import LPClient
 from infra.eval.puppets import decode_frames, load_annotations
@@ -22,11 +21,12 @@ from infra.replay.command import merged
 from infra.replay.engine import replay
 from infra.replay.recorded import load
 from services.plugins.postprocess.file_logger import FileLogger
-from shared.bus import wait_idle
 from shared.keys import Group, Keys
 from shared.lpproto import Command
 from shared.messages import ReplyMessage, decode
+from shared.redis_connect import VigilRedis
 from shared.settings import Env, Settings
+from tests.bus_support import wait_idle
 
 KEY = "replay-test-signing-key-" + "r" * 32
 PAD = "pad_replay_tranvanluyt/videos__real.mp4"
@@ -53,7 +53,7 @@ def recorded(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
                     if (await client.frame(image)).command is not Command.STATS:
                         break
                 assert client.session_id is not None
-            redis = Redis.from_url(stack.redis_url)
+            redis = VigilRedis.from_url(stack.redis_url)
             keys = Keys(stack.prefix)
             await wait_idle(redis, {keys.frames: Group.ESTIMATOR, keys.estimations: Group.DECIDER})
             await redis.aclose()
@@ -80,7 +80,7 @@ def settings_of(stack: Stack) -> Settings:
 @pytest.mark.timeout(180)
 async def test_unchanged_settings_decide_every_frame_the_same(recorded: tuple[Stack, str]) -> None:
     stack, session_id = recorded
-    redis = Redis.from_url(stack.redis_url)
+    redis = VigilRedis.from_url(stack.redis_url)
     try:
         recording = await load(redis, Keys(stack.prefix), session_id, None)
         assert recording.frames
@@ -104,7 +104,7 @@ async def test_a_larger_aggregation_window_turns_the_success_into_stats(recorded
                                                                         tmp_path: Path) -> None:
     """Also from the FileLogger's files: frames and answers.jsonl written as the logger does."""
     stack, session_id = recorded
-    redis = Redis.from_url(stack.redis_url)
+    redis = VigilRedis.from_url(stack.redis_url)
     try:
         live = await load(redis, Keys(stack.prefix), session_id, None)
         settings = settings_of(stack)
@@ -137,7 +137,7 @@ async def test_a_range_of_the_frames_stream_replays_every_session_in_it(recorded
     from infra.replay.recorded import load_range
 
     stack, session_id = recorded
-    redis = Redis.from_url(stack.redis_url)
+    redis = VigilRedis.from_url(stack.redis_url)
     try:
         keys = Keys(stack.prefix)
         entries = await redis.xrange(keys.frames)

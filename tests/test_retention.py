@@ -12,11 +12,12 @@ import redis as sync_redis
 from redis.asyncio import Redis
 
 from infra.redis_server import Persistence, RedisServer
-from shared.errors import SystemCode
+from shared.errors import BusFull, SystemCode
 from shared.keys import Keys
 from shared.lag import LagWatch
 from shared.messages import FrameMessage, ImageType, encode
-from shared.retention import MIN_FRAMES, BusFull, StreamRetention
+from shared.redis_connect import VigilRedis
+from shared.retention import MIN_FRAMES, StreamRetention
 from shared.settings import BusSettings
 
 
@@ -60,7 +61,7 @@ async def test_frames_beyond_the_size_bound_are_trimmed(redis: Redis, keys: Keys
 async def test_a_full_redis_is_a_documented_bus_error(tmp_path: Path) -> None:
     server = RedisServer(tmp_path / "full", persist=True, persistence=Persistence(appendonly=False, maxmemory_mb=2))
     server.start()
-    client = Redis.from_url(server.url)
+    client = VigilRedis.from_url(server.url)
     try:
         retention = StreamRetention(BusSettings(frames_max_mb=512))
 

@@ -18,11 +18,11 @@ from services.videobuilder import scheduler as scheduler_module
 from services.videobuilder.encoder import Codec, EncodeResult, SourceFrame, encode_video
 from services.videobuilder.main import compose
 from services.videobuilder.tasks import MAX_ATTEMPTS
-from shared.bus import wait_idle
 from shared.keys import Group, Keys
 from shared.messages import ImageType, SessionOutcome, VideoMessage
 from shared.settings import Settings
 from tests import videobuilder_helpers as helpers
+from tests.bus_support import wait_idle
 from tests.videobuilder_helpers import (
     MAX_GAP_S,
     drain,

@@ -25,9 +25,9 @@ from services.ingress.replies import exception_text, refusal_close_code
 from services.ingress.results import results_blueprint
 from services.ingress.sessions import SessionRegistry
 from services.ingress.ui_configs import UiConfigStore, UnknownUiConfig
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE, backlog, ping
+from shared.bus import backlog, ping
 from shared.client_address import client_address
-from shared.errors import ConfigError, OverloadedError
+from shared.errors import BusUnavailable, ConfigError, OverloadedError
 from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings
 from shared.retention import StreamRetention
@@ -64,7 +64,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         while True:
             try:
                 await admission.review()
-            except REDIS_OR_SOCKET_UNAVAILABLE as exc:  # the frames' own path reports the outage
+            except BusUnavailable as exc:  # the frames' own path reports the outage
                 log.debug("admission review without the backlog: %s", exc)
             await asyncio.sleep(REVIEW_EVERY_S)
 
@@ -84,7 +84,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
     async def health() -> tuple[Response, int]:
         try:
             await ping(redis)
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             return jsonify({"status": "degraded", "redis": str(exc)}), 503
         limit = round(admission.limit) if admission.settings.is_enabled else None  # null: admission off
         return jsonify({"status": "ok", "redis": "ok", "sessions_open": admission.open,
@@ -116,7 +116,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
             config = await ui_configs.get(name)
         except (UnknownUiConfig, ConfigError) as exc:  # the page's own fetch reports it, as documented
             log.debug("UI config %r not inlined: %s", name[:80], exc)
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             log.warning("UI config %r not inlined: %s", name[:80], exc)
         response = Response(page.render(lang, check_settings(settings), config), content_type=HTML)
         response.headers.update(page_headers(PAGE_POLICY, settings.ingress.frame_ancestors))  # who may frame it
@@ -134,7 +134,7 @@ def create_app(settings: Settings, redis: Redis, live: LiveSettings | None = Non
         except ConfigError as exc:
             log.error("%s", exc)
             return jsonify({"error": "invalid_ui_config", "name": name, "message": str(exc)}), 500
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             log.warning("UI config %r unavailable: %s", name, exc)
             return jsonify({"error": "unavailable", "name": name, "message": "the config store is unreachable"}), 503
         return jsonify(config.model_dump(mode="json")), 200

@@ -31,8 +31,7 @@ from services.ingress.replies import (
     reply_text,
 )
 from services.ingress.sessions import SessionRegistry
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
-from shared.errors import ProtocolError, RetryLaterError, SystemCode, VigilError
+from shared.errors import BusError, BusUnavailable, ProtocolError, RetryLaterError, SystemCode, VigilError
 from shared.lpproto import PROTOCOL_VERSION, Command, LPMessage, format_message, parse
 from shared.messages import ClientInfo, LightSupport, ReplyKind, SessionOutcome
 from shared.metrics import FRAMES_RECEIVED, REDIS_ERRORS, REPLIES_SENT, ROUND_TRIP, WEBSOCKET_CLOSES
@@ -122,15 +121,19 @@ class Connection:
         try:
             message = parse(data, max_header_bytes=self.settings.ingress.max_header_bytes)
             await self._dispatch(message, tasks)
+        # Redis's failures before the other VigilErrors: answered by their code alone, since
+        # redis-py's words (hosts, ports) are for the log, not the page.
+        except BusUnavailable as exc:
+            log.warning("bus unavailable: %s", exc)
+            REDIS_ERRORS.labels("ingress").inc()
+            await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
+        except BusError:
+            raise  # Redis refused a command: a bug, not a client's mistake
         except RetryLaterError as exc:
             await self.send(exception_text(exc))
             await self.close(refusal_close_code(exc), exc.code.name.lower())
         except VigilError as exc:
             await self.send(exception_text(exc))
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
-            log.warning("bus unavailable: %s", exc)
-            REDIS_ERRORS.labels("ingress").inc()
-            await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
 
     async def _dispatch(self, message: LPMessage, tasks: TaskGroup) -> None:
         if message.command not in CLIENT_COMMANDS:
@@ -223,14 +226,16 @@ class Connection:
             frame_no = await self.sessions.next_frame_no(exchange.session_id)
             self.last_frame_no = frame_no
             reply = await exchange.submit(image, frame_no, client)
-        except VigilError as exc:
-            await self.send(exception_text(exc))
-            replied(ReplyKind.ERROR, began)
-            return
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:  # before VigilError, as in ``on_message``
             log.warning("bus unavailable for session %s: %s", exchange.session_id, exc)
             REDIS_ERRORS.labels("ingress").inc()
             await self.send(error_text(SystemCode.BUS_UNAVAILABLE))
+            replied(ReplyKind.ERROR, began)
+            return
+        except BusError:
+            raise
+        except VigilError as exc:
+            await self.send(exception_text(exc))
             replied(ReplyKind.ERROR, began)
             return
         finally:
@@ -263,7 +268,7 @@ class Connection:
                 await self.sessions.end(self.exchange.session_id, SessionOutcome.DISCONNECTED, self.last_frame_no)
             if self.limits is not None and self.who is not None:
                 await self.limits.closed(self.who, self.exchange.session_id)
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
 
 

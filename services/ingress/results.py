@@ -11,7 +11,7 @@ import logging
 from quart import Blueprint, Response, jsonify, request
 from redis.asyncio import Redis
 
-from shared.bus import REDIS_OR_SOCKET_UNAVAILABLE
+from shared.errors import BusUnavailable
 from shared.keys import Keys
 from shared.settings import Settings
 
@@ -38,7 +38,7 @@ def results_blueprint(settings: Settings, redis: Redis, keys: Keys) -> Blueprint
             return jsonify({"error": "unknown_jti"}), 404, private
         try:
             raw = await redis.get(keys.result(jwt_id))
-        except REDIS_OR_SOCKET_UNAVAILABLE as exc:
+        except BusUnavailable as exc:
             log.warning("results store unreachable: %s", exc)
             return jsonify({"error": "unavailable"}), 503, private
         if raw is None:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import anyio
 from redis.asyncio import Redis
 
-from shared.bus import REDIS_FAILED
+from shared.errors import BusError
 from shared.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Claims:
             for claim in list(self._held.values()):
                 try:
                     renewed = await self._renew(keys=[claim.key], args=[claim.token, self.lock_ms])
-                except REDIS_FAILED as exc:
+                except BusError as exc:
                     log.warning("could not renew the claim on %s: %s", claim.session, exc)
                     continue
                 if not renewed and not claim.lost:

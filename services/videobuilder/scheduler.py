@@ -17,7 +17,8 @@ from services.videobuilder.builder import Builder
 from services.videobuilder.claims import Claims
 from services.videobuilder.records import VideoError
 from services.videobuilder.tasks import MAX_ATTEMPTS, Status, TaskStore
-from shared.bus import REDIS_UNAVAILABLE, Backoff
+from shared.bus import Backoff
+from shared.errors import BusUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Scheduler:
                 backoff.reset()
                 if len(due) == self.batch and any(built):
                     continue  # more may be due: no pause
-            except REDIS_UNAVAILABLE as exc:
+            except BusUnavailable as exc:
                 log.warning("redis unavailable or full (%s); retrying in %.1fs", exc, backoff.delay_s)
                 await backoff.sleep()
                 continue
@@ -84,7 +85,7 @@ class Scheduler:
             except VideoError as exc:
                 log.error("session %s: %s", session, exc)
                 await self.tasks.finish(session, score, Status.ERROR, {"error": str(exc)})
-            except REDIS_UNAVAILABLE:
+            except BusUnavailable:
                 raise
             except Exception as exc:  # one session's failure must not stop the others
                 log.exception("session %s: building its video failed (attempt %d)", session, task.attempts + 1)
