@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 from pathlib import Path
 
@@ -11,21 +10,12 @@ import pytest
 
 import shared.keys
 from shared.keys import Keys
-from shared.streams import STREAMS, StreamSpec
+from shared.streams import STREAMS, StreamSpec, key_name
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = [path for folder in ("services", "shared", "admin", "infra") for path in (ROOT / folder).rglob("*.py")]
 ROWS = {match.group(1): line for line in (shared.keys.__doc__ or "").splitlines()
         if (match := re.match(r"\| ``(P:[^`]+)`` \|", line))}
-
-
-def name_of(attribute: str) -> str:
-    """The key as the table writes it: ``P:reply:{session}`` for ``Keys.reply``."""
-    value = getattr(Keys("P"), attribute)
-    if not callable(value):
-        return str(value)
-    placeholders = ["{" + name.removesuffix("_id") + "}" for name in inspect.signature(value).parameters]
-    return str(value(*placeholders))
 
 
 def source(module: str) -> str:
@@ -39,9 +29,9 @@ def users(attribute: str) -> set[str]:
 
 
 def test_every_stream_of_the_key_table_is_in_the_registry_once() -> None:
-    names = {name_of(attribute) for attribute in vars(Keys) if not attribute.startswith("_")}
+    names = {key_name(attribute) for attribute in vars(Keys) if not attribute.startswith("_")}
     streams = {name for name in names if name in ROWS and ROWS[name].split("|")[2].strip().startswith("stream")}
-    registered = [name_of(spec.key) for spec in STREAMS]
+    registered = [key_name(spec.key) for spec in STREAMS]
     assert sorted(registered) == sorted(streams)
     assert len(set(registered)) == len(registered)
 
@@ -62,11 +52,11 @@ def test_the_bound_is_applied_where_the_registry_says_and_the_table_says_the_sam
         assert int(spec.bound) in numbers
     else:
         assert spec.bound.rpartition(".")[2] in code
-    row = ROWS[name_of(spec.key)]
+    row = ROWS[key_name(spec.key)]
     assert spec.bound in row, row
 
 
 @pytest.mark.parametrize("spec", STREAMS, ids=lambda spec: spec.key)
 def test_every_stream_has_a_reader_and_the_table_does_not_say_otherwise(spec: StreamSpec) -> None:
     assert spec.readers, "a stream nobody reads gets a reader (an admin page, a vigil command) or is removed"
-    assert "no process yet" not in ROWS[name_of(spec.key)]
+    assert "no process yet" not in ROWS[key_name(spec.key)]
