@@ -1,10 +1,12 @@
 """The estimator's timed stages, in the order it works: one name each for the code that times
 them (services/estimator/worker.py, analysis.py), the admin's timing page and the estimator
-benchmark. The evidence stages are named by their kind (services/estimator/evidence.py)."""
+benchmark. The evidence stages are named by their kind (shared/evidence.py)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from shared.evidence import EvidenceKind
 
 
 class Stage(StrEnum):
@@ -17,6 +19,6 @@ class Stage(StrEnum):
     FACE_STATE = "face_state"
     LIGHT = "light"
     PARALLAX = "parallax"
-    LIVENESS = "liveness"
-    DEEPFAKE = "deepfake"
-    IMAGE_MODIFICATION = "image_modification"
+    LIVENESS = EvidenceKind.LIVENESS.value
+    DEEPFAKE = EvidenceKind.DEEPFAKE.value
+    IMAGE_MODIFICATION = EvidenceKind.IMAGE_MODIFICATION.value

@@ -5,11 +5,15 @@ from __future__ import annotations
 import msgpack
 import pytest
 
+from shared.audit import WindowFrame
 from shared.errors import FrameCheck, MessageDecodeError
+from shared.evidence import EvidenceKind
 from shared.messages import (
     ENTRY_FIELD,
     EstimationMessage,
+    Estimations,
     Face,
+    FaceAnalysis,
     FrameMessage,
     ImageType,
     Rect,
@@ -18,6 +22,8 @@ from shared.messages import (
     decode,
     encode,
 )
+from shared.settings import EstimatorSettings, ThresholdSettings
+from shared.stages import Stage
 
 FACE = Face(box=Rect(x=1, y=2, width=30, height=40), keypoints=((1, 1), (2, 2), (3, 3), (4, 4), (5, 5)), score=0.9)
 
@@ -60,3 +66,18 @@ def test_bad_entries_raise_one_error_with_raw_bytes(raw: bytes) -> None:
     with pytest.raises(MessageDecodeError) as caught:
         decode(ReplyMessage, {ENTRY_FIELD: raw})
     assert caught.value.raw == raw
+
+
+
+@pytest.mark.parametrize("kind", list(EvidenceKind))
+def test_each_evidence_kind_names_its_fields_setting_and_stage(kind: EvidenceKind) -> None:
+    for model in (FaceAnalysis, WindowFrame, ThresholdSettings):
+        assert kind in model.model_fields, model
+    assert f"{kind}_model" in EstimatorSettings.model_fields
+    assert Stage(kind.value)  # timed under its own name
+    report = Estimations.model_fields[kind]
+    assert (report.alias or kind.value) == kind.alias  # the reply's key
+
+
+def test_the_evidence_keys_of_replies_and_tokens_are_unchanged() -> None:
+    assert [kind.alias for kind in EvidenceKind] == ["liveness", "deepfake", "imageModification"]

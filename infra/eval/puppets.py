@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from infra.client import LPClient, Reply
 from infra.media import to_jpeg
 from shared.errors import FrameCheck
+from shared.evidence import EvidenceKind
 from shared.lpproto import Command
 from shared.settings import Interaction
 
@@ -406,7 +407,7 @@ def _step(label: str, reply: Reply, started: float) -> Step:
         estimations = body.get("estimations", {})
         pose = estimations.get("headPose") or {}
         yaw, pitch = pose.get("yaw"), pose.get("pitch")
-        liveness = (estimations.get("liveness") or {}).get("score")
+        liveness = (estimations.get(EvidenceKind.LIVENESS.alias) or {}).get("score")
     return Step(label, reply.command, codes, state.prompt, state.done, state.total, yaw, pitch,
                 time.monotonic() - started, liveness)
 

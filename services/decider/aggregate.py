@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from services.decider.checks import CheckResult
 from services.decider.state import WindowFrame
 from shared.errors import FrameCheck
+from shared.evidence import EvidenceKind
 from shared.messages import EstimationMessage, EyeState, FaceAnalysis
 from shared.settings import Settings, ThresholdSettings
 from shared.thresholds import below
@@ -69,9 +70,9 @@ def aggregate_failures(window: Sequence[WindowFrame], settings: Settings) -> lis
 def _mean_failures(window: Sequence[WindowFrame], limits: ThresholdSettings) -> list[FrameCheck]:
     failures = []
     for name, threshold, code, required in (
-        ("liveness", limits.liveness, FrameCheck.LIVENESS_FAILED, True),
-        ("deepfake", limits.deepfake, FrameCheck.DEEPFAKE, False),
-        ("image_modification", limits.image_modification, FrameCheck.IMAGE_MODIFIED, False),
+        (EvidenceKind.LIVENESS, limits.liveness, FrameCheck.LIVENESS_FAILED, True),
+        (EvidenceKind.DEEPFAKE, limits.deepfake, FrameCheck.DEEPFAKE, False),
+        (EvidenceKind.IMAGE_MODIFICATION, limits.image_modification, FrameCheck.IMAGE_MODIFIED, False),
     ):
         if threshold is None:
             continue

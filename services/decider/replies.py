@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from shared.errors import FrameCheck, SystemCode
+from shared.evidence import EvidenceKind
 from shared.messages import Defence, EstimationMessage, Estimations, ReplyKind, ReplyMessage, SessionEnd
 
 
@@ -43,8 +44,7 @@ def token_claims(session_id: str, jwt_id: str, bestshot: bytes, report: Estimati
         "bestshot": base64.b64encode(bestshot).decode(),
         "estimations": estimations,
         "evidence": {
-            name: estimations[name]["source"]
-            for name in ("liveness", "deepfake", "imageModification") if name in estimations
+            kind.alias: estimations[kind.alias]["source"] for kind in EvidenceKind if kind.alias in estimations
         },
         "defences": [defence.value for defence in defences],
         "jti": jwt_id,

@@ -29,6 +29,7 @@ from services.estimator.quality import face_crop, image_quality
 from services.estimator.temporal import Track
 from services.estimator.timings import Timings, shared_stage
 from services.estimator.tracking import anchor_for
+from shared.evidence import EvidenceKind
 from shared.messages import Face, FaceAnalysis, FrameMessage, HeadPose, ImageQuality
 from shared.plugins import face_matcher_compares
 from shared.settings import Settings, ThresholdSettings
@@ -43,7 +44,7 @@ class Models:
     iris: IrisModel
     canonical: FloatArray
     sface: SFaceModel | None = None  # None: no descriptors at all (tests, benchmarks)
-    evidences: Mapping[str, EvidenceEstimator] = field(default_factory=dict)  # liveness / deepfake / ...
+    evidences: Mapping[EvidenceKind, EvidenceEstimator] = field(default_factory=dict)
     light: LightMeter | None = None  # None: no light measurement at all (tests, benchmarks)
 
 
@@ -138,7 +139,7 @@ class FaceAnalyser:
                 # skip its cost (~25 ms) on the others.
                 evidence_input = EvidenceInput(item.image, item.face, item.frame.image, landmarks, track.jitter())
                 for kind, estimator in self.models.evidences.items():
-                    if kind == Stage.IMAGE_MODIFICATION and not self._modification_due(item.frame.frame_no):
+                    if kind is EvidenceKind.IMAGE_MODIFICATION and not self._modification_due(item.frame.frame_no):
                         continue
                     with item.timings.stage(kind):
                         result[kind] = estimator.estimate(evidence_input)

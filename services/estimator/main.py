@@ -25,6 +25,7 @@ from services.estimator.runtime import open_session
 from services.estimator.worker import EstimatorWorker
 from shared.bus import connect
 from shared.consumer import Consumer
+from shared.evidence import EvidenceKind
 from shared.health import HEALTH
 from shared.keys import Group, Keys
 from shared.messages import FrameMessage
@@ -68,19 +69,20 @@ def build_models(settings: Settings) -> Models:
                   light=LightMeter(canonical))
 
 
-def build_evidences(settings: Settings) -> dict[str, EvidenceEstimator]:
+def build_evidences(settings: Settings) -> dict[EvidenceKind, EvidenceEstimator]:
     """Default evidence per kind (documented heuristics, docs/evidence.md), replaced by an operator's
     ONNX model where one is configured."""
     options = settings.estimator
-    evidences: dict[str, EvidenceEstimator] = {
-        "liveness": RecaptureEvidence(),
-        "deepfake": DeepfakeEvidence(),
-        "image_modification": ImageModificationEvidence(
+    evidences: dict[EvidenceKind, EvidenceEstimator] = {
+        EvidenceKind.LIVENESS: RecaptureEvidence(),
+        EvidenceKind.DEEPFAKE: DeepfakeEvidence(),
+        EvidenceKind.IMAGE_MODIFICATION: ImageModificationEvidence(
             ela_quality=options.ela_quality, ghost_min_quality=options.ghost_min_quality,
             ghost_step=options.ghost_step),
     }
-    for kind, model in (("liveness", options.liveness_model), ("deepfake", options.deepfake_model),
-                        ("image_modification", options.image_modification_model)):
+    for kind, model in ((EvidenceKind.LIVENESS, options.liveness_model),
+                        (EvidenceKind.DEEPFAKE, options.deepfake_model),
+                        (EvidenceKind.IMAGE_MODIFICATION, options.image_modification_model)):
         if model is not None:
             evidences[kind] = OnnxEvidence(name=kind, **model.model_dump(), device=options.device,
                                            threads=options.intra_op_threads)
