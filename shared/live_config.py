@@ -1,6 +1,6 @@
 """Live settings: the overrides operators store in Redis and running services pick up.
 
-A process's settings start from its environment (``VIGIL_*``, shared/settings.py). On top of
+A process's settings start from its environment (``VIGIL_*``, shared/settings/). On top of
 that, the admin panel stores overrides of the *live* groups in ``P:config`` (one versioned
 ``StoredConfig`` per tag) and announces each change on ``P:config-changes``; every service
 watches that stream (shared/live_settings.py) and decides the next frame with the new values,

@@ -72,7 +72,7 @@ def test_the_old_import_paths_are_the_same_objects() -> None:
     assert (Verdict, SessionMemory, LPClient) == (shared.api.Verdict, shared.api.SessionMemory, shared.api.LPClient)
 
 
-@pytest.mark.parametrize("module", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "shared").glob("*.py")))
+@pytest.mark.parametrize("module", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "shared").rglob("*.py")))
 def test_shared_imports_no_service_tool_or_panel(module: str) -> None:
     """Contracts sit below everything: the public surface in shared/ must not pull a service in."""
     tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
