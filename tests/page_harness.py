@@ -25,6 +25,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -248,6 +249,22 @@ def running_vigil() -> Iterator[FakeVigil]:
         service.stop()
 
 
+# The page tests' two fixtures, defined once: a module imports them (by these names; pytest knows
+# them as ``chromium`` and ``vigil``) with the rest of the harness, which also marks it e2e.
+@pytest.fixture(scope="module", name="chromium")
+def chromium_fixture() -> Iterator[Chromium]:
+    """One Chromium for the module; each test opens its own context (camera allowed or not)."""
+    with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(name="vigil")
+def vigil_fixture() -> Iterator[FakeVigil]:
+    """A fresh stand-in per test: each test scripts its replies."""
+    with running_vigil() as service:
+        yield service
+
+
 @dataclass
 class Chromium:
     browser: Browser
@@ -308,6 +325,12 @@ def open_page(context: BrowserContext, service: FakeVigil, query: str = "") -> O
     return Opened(page, errors)
 
 
+def ready(opened: Opened) -> Opened:
+    """The page once its Start button is enabled (its config and messages loaded)."""
+    opened.page.wait_for_selector("#start:enabled", timeout=15_000)
+    return opened
+
+
 def require_axe() -> None:
     """axe-core comes from `make node` (npm ci; package-lock.json pins it): never a CDN at test time."""
     if not AXE.is_file():
@@ -317,6 +340,7 @@ def require_axe() -> None:
 def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
     """axe-core's violations of the given impacts on the page as it is now (WCAG 2.x A and AA rules
     and axe's best practices)."""
+    require_axe()
     if not page.evaluate("typeof window.axe === 'object'"):
         page.add_script_tag(url="/__tools/axe.min.js")
     result: dict[str, Any] = page.evaluate("axe.run(document, { resultTypes: ['violations'] })")

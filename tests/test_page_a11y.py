@@ -10,7 +10,6 @@ The service is tests/page_harness.py's stand-in (scripted replies), the camera C
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,13 @@ from tests.page_harness import (
     FakeVigil,
     Opened,
     axe_violations,
-    launched_chromium,
+    chromium_fixture,  # noqa: F401 (the fixture ``chromium``)
     open_context,
     open_page,
-    require_axe,
-    running_vigil,
+    ready,
     stats,
     success,
+    vigil_fixture,  # noqa: F401 (the fixture ``vigil``)
 )
 
 pytestmark = pytest.mark.slow
@@ -71,24 +70,6 @@ FOCUS_RING = """() => {
   return { id: element.id || element.dataset.answer || element.tagName, style: style.outlineStyle,
            width: parseFloat(style.outlineWidth), visible: element.matches(":focus-visible") };
 }"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    require_axe()
-    with launched_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def vigil() -> Iterator[FakeVigil]:
-    with running_vigil() as service:
-        yield service
-
-
-def ready(opened: Opened) -> Opened:
-    opened.page.wait_for_selector("#start:enabled", timeout=15_000)
-    return opened
 
 
 def wait_code(opened: Opened, code: int) -> None:

@@ -6,23 +6,22 @@ in every language or in one (`LANG:key`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from shared.errors import FrameCheck
-from shared.ui_config import DEFAULT_CONFIG, UiConfig
+from shared.ui_config import UiConfig
 from tests.page_harness import (
     STATIC,
     Chromium,
     FakeVigil,
-    Opened,
-    launched_chromium,
+    chromium_fixture,  # noqa: F401 (the fixture ``chromium``)
     open_context,
     open_page,
-    running_vigil,
+    ready,
     stats,
+    vigil_fixture,  # noqa: F401 (the fixture ``vigil``)
 )
 
 pytestmark = pytest.mark.slow
@@ -34,24 +33,6 @@ SHOP = UiConfig(name="shop", error_messages={"start": "Go", "es:start": "Adelant
 def messages(lang: str) -> dict[str, str]:
     result: dict[str, str] = json.loads((STATIC / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
     return result
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with launched_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def vigil() -> Iterator[FakeVigil]:
-    with running_vigil() as service:
-        service.configs = {DEFAULT_CONFIG.name: DEFAULT_CONFIG, SHOP.name: SHOP}
-        yield service
-
-
-def ready(opened: Opened) -> Opened:
-    opened.page.wait_for_selector("#start:enabled", timeout=15_000)
-    return opened
 
 
 @pytest.mark.timeout(180)
@@ -110,6 +91,7 @@ def test_the_language_comes_from_the_query_or_the_browser(
 
 @pytest.mark.timeout(120)
 def test_a_ui_config_replaces_texts_in_every_language_or_in_one(chromium: Chromium, vigil: FakeVigil) -> None:
+    vigil.configs[SHOP.name] = SHOP
     vigil.replies = lambda _: [stats([FrameCheck.ACTION_YAW_LEFT], done=0, total=2)]
     context = open_context(chromium.browser)
     spanish = ready(open_page(context, vigil, "?cn=shop&lang=es")).page

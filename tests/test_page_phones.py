@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,12 @@ from tests.page_harness import (
     FakeVigil,
     Opened,
     axe_violations,
-    launched_chromium,
+    chromium_fixture,  # noqa: F401 (the fixture ``chromium``)
     open_context,
     open_page,
-    require_axe,
     running_vigil,
     stats,
+    vigil_fixture,  # noqa: F401 (the fixture ``vigil``)
 )
 from tests.stack import ROOT
 from tests.test_browser import still, write_y4m
@@ -86,19 +85,6 @@ TARGETS = """() => [...document.querySelectorAll('button, select, input, .mode l
   .filter((e) => e.checkVisibility() && !e.closest('[hidden]') && !(e.matches('input') && e.labels.length))
   .map((e) => { const r = e.getBoundingClientRect();
     return { name: e.id || e.getAttribute('for') || e.tagName, width: r.width, height: r.height }; })"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    require_axe()
-    with launched_chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def vigil() -> Iterator[FakeVigil]:
-    with running_vigil() as service:
-        yield service
 
 
 def phone_page(chromium: Chromium, vigil: FakeVigil, device: str, query: str = "") -> Opened:
