@@ -2,7 +2,8 @@
 
 The decider never edits state in place: each frame yields ``AuditEvent``s, which are appended to
 the session's audit stream and folded into the state with ``apply``. Folding the audit stream
-from the start rebuilds the state exactly (tests/test_decider_state.py proves it).
+from the start rebuilds the state exactly: tests/test_decider_pipeline.py checks it after a whole
+session through the stack, tests/test_stored.py where the stored state no longer reads.
 """
 
 from __future__ import annotations
