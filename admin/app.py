@@ -15,6 +15,7 @@ from admin.accounts import Section
 from admin.auth import auth
 from admin.config import AdminPolicy
 from admin.context import EXTENSION, AdminContext, identity
+from admin.dead_letters import dead_letters
 from admin.groups import groups
 from admin.home import current_theme, home
 from admin.limits import limits
@@ -41,7 +42,7 @@ def create_app(settings: Settings, redis: Redis, policy: AdminPolicy | None = No
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions[EXTENSION] = AdminContext(settings=settings, redis=redis, policy=policy or AdminPolicy())
     for blueprint in (auth, home, ui_configs, users, groups, stats, sessions, limits, plugin_events, videos,
-                      settings_view):
+                      dead_letters, settings_view):
         app.register_blueprint(blueprint)
     guard.install(app)
     app.register_error_handler(HTTPException, _error_page)

@@ -13,11 +13,11 @@ import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import msgpack
 from redis.asyncio import Redis
 
-from shared.bus import entries, stream_id, text
+from shared.bus import entries, stream_id
 from shared.cli_errors import OneLineParser, with_redis
+from shared.dead_letters import DeadLetter, counts
 from shared.keys import Keys
 from shared.redis_connect import with_url
 from shared.redis_url import environment_redis_settings
@@ -44,24 +44,14 @@ async def run(args: argparse.Namespace) -> int:
 
 async def report(redis: Redis, keys: Keys, stream: str | None, count: int, say: Callable[[str], None]) -> None:
     if stream is None:
-        found = sorted([text(key) async for key in redis.scan_iter(match=keys.dead_letter("*"))])
-        for key in found:
-            say(f"{key.removeprefix(keys.dead_letter(''))}: {await redis.xlen(key)}")
+        found = await counts(redis, keys)
+        for name, length in found:
+            say(f"{name}: {length}")
         if not found:
             say("no dead letters")
         return
+    # Not a bounded page (shared/recent.py): --count is the operator's, however many they ask for.
     async for entry_id, fields in entries(redis, keys.dead_letter(stream), newest_first=True, limit=count):
         at = datetime.fromtimestamp(stream_id(entry_id)[0] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        say(f"{at} {text(fields.get(b'group', b'?'))} {text(fields.get(b'id', b'?'))}: "
-            f"{text(fields.get(b'reason', b''))} [{_kind(fields.get(b'payload', b''))}]")
-
-
-def _kind(payload: bytes) -> str:
-    """What the payload says it is (its message type and version), without trusting it further."""
-    try:
-        body = msgpack.unpackb(payload, raw=False)
-    except (ValueError, msgpack.UnpackException):
-        return f"{len(payload)} bytes, not msgpack"
-    if not isinstance(body, dict):
-        return "not a message"
-    return f"type {body.get('t')!r} v{body.get('v')!r}"
+        letter = DeadLetter.from_fields(fields)
+        say(f"{at} {letter.group} {letter.entry_id}: {letter.reason} [{letter.payload_kind}]")

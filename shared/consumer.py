@@ -25,6 +25,7 @@ from typing import Generic
 from redis.asyncio import Redis
 
 from shared.bus import Backoff, is_idle, text
+from shared.dead_letters import DeadLetter
 from shared.errors import BusRefused, BusUnavailable, MessageDecodeError
 from shared.keys import Keys
 from shared.lag import LagWatch
@@ -183,13 +184,11 @@ class Consumer(Generic[M]):
         return len(entries)
 
     async def _dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], reason: str) -> None:
+        letter = DeadLetter(stream=self.stream, entry_id=text(entry_id), group=self.group, reason=reason,
+                            payload=fields.get(ENTRY_FIELD, b""))
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.keys.dead_letter(self.stream),
-                {"stream": self.stream, "id": entry_id, "group": self.group, "reason": reason,
-                 "payload": fields.get(ENTRY_FIELD, b"")},
-                maxlen=self.bus.stream_maxlen, approximate=True,
-            )
+            pipe.xadd(self.keys.dead_letter(self.stream), letter.fields(), maxlen=self.bus.stream_maxlen,
+                      approximate=True)
             pipe.xack(self.stream, self.group, entry_id)
             await pipe.execute()
         self._dead_letters.inc()

@@ -20,7 +20,7 @@ Streams, rendered from shared/streams.py (``python -m infra.docs_streams``; edit
 | ``P:video:frames:{session}`` | stream of ``FrameMessage`` copies held for the video (written atomically with the task state by a Lua script) | videobuilder | videobuilder | ``MAXLEN ~ video.frames_limit`` when set; expires ``video.expires`` after the last frame (kept after a ``disconnected`` session's video, so a resumed session rebuilds one common video) |
 | ``P:admin:actions`` | stream of ``AdminAction`` (admin/actions.py: actor, verb, kind, object id, at, detail) | admin panel, ``python -m admin`` | admin panel (home page) | ``MAXLEN ~ 10000`` |
 | ``P:config-changes`` | stream of ``ConfigChange``: one entry per saved change, the history of live settings | admin panel, ``vigil config`` | every service (plain ``XREAD``: each instance must see every change), admin panel | ``MAXLEN ~ 1000`` |
-| ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators: ``vigil dead-letters`` (infra/dead_letters_command.py); every process's monitor counts them (a metric, shared/monitor.py) | ``MAXLEN ~ bus.stream_maxlen`` |
+| ``P:dead:{stream}`` | stream: ``stream``, ``id``, ``group``, ``reason``, ``payload`` (``shared.dead_letters.DeadLetter``) | the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` times | operators: ``vigil dead-letters`` (infra/dead_letters_command.py) and the admin panel (Sessions, Dead letters); every process's monitor counts them (a metric, shared/monitor.py) | ``MAXLEN ~ bus.stream_maxlen`` |
 
 Every other key:
 

@@ -126,11 +126,11 @@ STREAMS: tuple[StreamSpec, ...] = (
                written_by="admin panel, ``vigil config``",
                read_by="every service (plain ``XREAD``: each instance must see every change), admin panel"),
     StreamSpec("dead_letter", "", "bus.stream_maxlen", "shared/consumer.py",
-               producers=("shared/consumer.py",), readers=("infra/dead_letters_command.py",),
+               producers=("shared/consumer.py",), readers=("shared/dead_letters.py", "infra/dead_letters_command.py"),
                observers=("shared/monitor.py",),
-               entries=": ``stream``, ``id``, ``group``, ``reason``, ``payload``",
+               entries=": ``stream``, ``id``, ``group``, ``reason``, ``payload`` (``shared.dead_letters.DeadLetter``)",
                written_by="the consumer loop, for an entry that cannot be decoded or failed ``bus.max_deliveries`` "
                           "times",
-               read_by="operators: ``vigil dead-letters`` (infra/dead_letters_command.py); every process's monitor "
-                       "counts them (a metric, shared/monitor.py)"),
+               read_by="operators: ``vigil dead-letters`` (infra/dead_letters_command.py) and the admin panel "
+                       "(Sessions, Dead letters); every process's monitor counts them (a metric, shared/monitor.py)"),
 )

@@ -33,7 +33,8 @@ SECTION_PAGES = {
     Section.UI_CONFIGS: ["/ui-configs/", "/ui-configs/new"],
     Section.SETTINGS: ["/settings/"],
     Section.STATISTICS: ["/statistics/", "/statistics/?period=week"],
-    Section.SESSIONS: ["/sessions/", "/limits/", "/plugin-events/", "/videos/"],
+    Section.SESSIONS: ["/sessions/", "/limits/", "/plugin-events/", "/videos/", "/dead-letters/",
+                       "/dead-letters/frames"],
     Section.USERS: ["/users/", "/users/new", "/groups/new", f"/groups/{ADMINISTRATORS}"],
 }
 SECTION_POSTS: dict[Section, tuple[str, Form]] = {
@@ -63,7 +64,8 @@ async def signed_in_admin(app: Quart) -> Browser:
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", [
     "/", "/password", "/ui-configs/", "/ui-configs/new", "/ui-configs/default/edit", "/users/", "/users/new",
-    "/groups/new", "/statistics/", "/sessions/", "/sessions/abc", "/plugin-events/", "/videos/", "/settings/",
+    "/groups/new", "/statistics/", "/sessions/", "/sessions/abc", "/plugin-events/", "/videos/", "/dead-letters/",
+    "/dead-letters/frames", "/settings/",
 ])
 async def test_every_page_requires_sign_in(app: Quart, path: str) -> None:
     response = await Browser(app).get(path)

@@ -1,11 +1,12 @@
-"""The readers of ``P:plugin-events`` and ``P:videos``: the admin's Plugin events and Videos pages
-and ``vigil plugin-events`` / ``vigil videos``, on a real Redis. Newest first, a bounded page at a
-time, whatever a client put in the text escaped."""
+"""The readers of ``P:plugin-events``, ``P:videos`` and ``P:dead:{stream}``: the admin's Plugin
+events, Videos and Dead letters pages and ``vigil plugin-events`` / ``vigil videos``, on a real
+Redis. Newest first, a bounded page at a time, whatever a client put in the text escaped."""
 
 from __future__ import annotations
 
 import re
 
+import msgpack
 import pytest
 from quart import Quart
 from redis.asyncio import Redis
@@ -15,6 +16,7 @@ from admin.config import AdminPolicy
 from admin.paging import PAGE_SIZE
 from infra.recent_command import plugin_events, printable, videos
 from shared.bus import publish
+from shared.dead_letters import DeadLetter
 from shared.keys import Keys
 from shared.messages import PluginEvent, SessionOutcome, VideoMessage
 from shared.recent import newest
@@ -24,6 +26,7 @@ from tests.admin_support import Browser, cheap_hasher, signed_in_administrator
 MAXLEN = 10_000
 HOSTILE = '<script>alert(1)</script>\x1b[2J "OBS"'  # a camera label is whatever the client says
 OLDER = re.compile(r'href="(/plugin-events/\?before=[0-9-]+)"')
+OLDER_LETTERS = re.compile(r'href="(/dead-letters/frames\?before=[0-9-]+)"')
 
 
 def event(session_id: str, n: int, note: str = "virtual camera label") -> PluginEvent:
@@ -93,6 +96,36 @@ async def test_videos_page_lists_builds_with_the_size_of_files_it_can_see(admin:
         for fragment in fragments:
             assert fragment in row, (fragment, row)
     assert 'href="/sessions/x' not in rows[0]
+
+
+@pytest.mark.anyio
+async def test_dead_letters_page_counts_each_stream_then_pages_one_escaped(admin: Browser, redis: Redis,
+                                                                          keys: Keys) -> None:
+    assert "No dead letters: every entry was processed." in await admin.text("/dead-letters/")
+    await redis.xadd(keys.dead_letter(keys.decisions),
+                     DeadLetter(keys.decisions, "7-0", "file_logger", "not msgpack", b"\xc1").fields())
+    claimed = msgpack.packb({"t": "frame", "v": 1})  # what its payload says it is
+    for n in range(PAGE_SIZE + 1):  # the oldest quotes what a client sent
+        reason = HOSTILE if n == 0 else f"failed {n} deliveries"
+        await redis.xadd(keys.dead_letter(keys.frames),
+                         DeadLetter(keys.frames, f"{n + 1}-0", "estimator", reason, claimed).fields())
+
+    listed = await admin.text("/dead-letters/")
+    assert '<a class="mono" href="/dead-letters/decisions">decisions</a></td><td>1</td>' in listed
+    assert f'<a class="mono" href="/dead-letters/frames">frames</a></td><td>{PAGE_SIZE + 1}</td>' in listed
+    first = await admin.text("/dead-letters/frames")
+    assert first.count("<tr>") == PAGE_SIZE + 1  # the header and a page of rows
+    assert first.index(f"{PAGE_SIZE + 1}-0") < first.index(f"{PAGE_SIZE}-0")  # newest first
+    assert "type &#39;frame&#39; v1" in first
+    older = OLDER_LETTERS.search(first)
+    assert older is not None
+    second = await admin.text(older.group(1).replace("&amp;", "&"))
+    assert (second.count("<tr>"), OLDER_LETTERS.search(second)) == (2, None)  # the oldest, alone
+    assert "<script>" not in second
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in second
+    assert "1 bytes, not msgpack" in await admin.text("/dead-letters/decisions")
+    assert (await admin.get("/dead-letters/NOT%20A%20STREAM")).status_code == 404
+    assert (await admin.get("/dead-letters/frames?before=x")).status_code == 400
 
 
 @pytest.mark.anyio
