@@ -15,7 +15,7 @@ translates its Redis errors at its boundary).
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +40,8 @@ HEALTH_CHECK_S = 10
 SENTINEL_TIMEOUT_S = 1.0
 
 T = TypeVar("T")
+# redis-py leaves the methods the wrappers below call unannotated: the type they are called with.
+Untyped = Callable[..., Awaitable[Any]]
 
 
 def bus_error(exc: RedisError | OSError) -> BusError:
@@ -75,10 +77,12 @@ class VigilPipeline(Pipeline):
         return await translated(super().execute(raise_on_error))
 
     async def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
-        return await translated(super().immediate_execute_command(*args, **options))  # type: ignore[no-untyped-call]
+        command: Untyped = super().immediate_execute_command
+        return await translated(command(*args, **options))
 
     async def reset(self) -> None:
-        await translated(super().reset())  # type: ignore[no-untyped-call]
+        command: Untyped = super().reset
+        await translated(command())
 
 
 class VigilRedis(Redis):
@@ -86,7 +90,8 @@ class VigilRedis(Redis):
     gets from ``connect``, and what tests build from a URL (``VigilRedis.from_url``)."""
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        return await translated(super().execute_command(*args, **options))  # type: ignore[no-untyped-call]
+        command: Untyped = super().execute_command
+        return await translated(command(*args, **options))
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> VigilPipeline:
         return VigilPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)

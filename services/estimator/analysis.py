@@ -130,7 +130,8 @@ class FaceAnalyser:
                 self._parallax(item, landmarks[:, :2], pose.yaw, pose.pitch, eye_centre_distance(landmarks), track,
                                result)
             quality = result["image_quality"]
-            overall = ags(quality, pose, iod, item.face.score)  # type: ignore[arg-type]
+            assert isinstance(quality, ImageQuality)  # set for every item in ``analyse``
+            overall = ags(quality, pose, iod, item.face.score)
             result["ags"] = overall
             if k in descriptors:
                 result["descriptor"] = tuple(round(float(v), 6) for v in descriptors[k])
