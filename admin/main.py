@@ -7,12 +7,10 @@ generated password for NAME (created as an administrator if missing), to be chan
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from admin.accounts import NAME_PATTERN, NAME_RULE, AccountStore
 from admin.actions import ActionLog
@@ -26,6 +24,7 @@ from shared.cli_errors import OneLineParser, one_line
 from shared.endpoint import endpoint
 from shared.errors import BusError, ConfigError
 from shared.health import HEALTH
+from shared.http_server import hypercorn_config
 from shared.keys import Keys
 from shared.logs import setup_logging
 from shared.monitor import monitor
@@ -33,14 +32,6 @@ from shared.redis_connect import connect as connect_redis
 from shared.redis_connect import describe
 from shared.redis_url import VAR_DIR, environment_redis_settings
 from shared.settings import RedisSettings, Settings, load_settings
-
-
-def hypercorn_config(settings: Settings) -> Config:
-    config = Config()
-    config.bind = [f"{settings.admin.host}:{settings.admin.port}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    return config
 
 
 async def serve_panel(settings: Settings) -> None:
@@ -58,7 +49,7 @@ async def serve_panel(settings: Settings) -> None:
             async def started() -> None:
                 HEALTH.mark_started()
 
-            await serve(app, hypercorn_config(settings))
+            await serve(app, hypercorn_config(settings.admin.host, settings.admin.port))
     finally:
         sampler.cancel()
         await redis.aclose()

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from services.ingress.app import create_app
 from shared.bus import connect
 from shared.endpoint import endpoint
 from shared.health import HEALTH
+from shared.http_server import hypercorn_config
 from shared.keys import Group, Keys
 from shared.live_settings import LiveSettings, follow_log_level
 from shared.logs import setup_logging
 from shared.monitor import monitor
 from shared.settings import Settings, load_settings
-
-
-def hypercorn_config(settings: Settings) -> Config:
-    config = Config()
-    config.bind = [f"{settings.ingress.host}:{settings.ingress.port}"]
-    config.websocket_max_message_size = settings.ingress.max_message_bytes
-    config.accesslog = None
-    # Hand Hypercorn our logger so its lines are formatted (and shown) once, like every other.
-    config.errorlog = logging.getLogger("hypercorn.error")
-    return config
 
 
 async def run(settings: Settings) -> None:
@@ -47,7 +36,8 @@ async def run(settings: Settings) -> None:
 
     try:
         async with endpoint(settings.metrics, "ingress"):
-            await serve(app, hypercorn_config(settings))
+            await serve(app, hypercorn_config(settings.ingress.host, settings.ingress.port,
+                                             websocket_max_message_bytes=settings.ingress.max_message_bytes))
     finally:
         watcher.cancel()
         sampler.cancel()
