@@ -10,10 +10,11 @@ import re
 import time
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.messages import Message
 from shared.store import ModelHash
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -39,8 +40,8 @@ def _check_name(value: str) -> str:
     return value
 
 
-class AdminGroup(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class AdminGroup(Message):
+    TYPE = "admin-group"
 
     name: str
     sections: tuple[Section, ...] = ()
@@ -51,8 +52,8 @@ class AdminGroup(BaseModel):
         return _check_name(value)
 
 
-class AdminUser(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class AdminUser(Message):
+    TYPE = "admin-user"
 
     name: str
     password_hash: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from pydantic import ValidationError
 from quart import Blueprint, abort, redirect, render_template, request, url_for
 from quart.typing import ResponseReturnValue
 
@@ -15,6 +14,7 @@ from admin.context import admin_context, signed_in
 from admin.guard import requires
 from admin.notices import notice
 from admin.ui_config_form import MESSAGE_PREFIX, UiConfigForm, error_codes, form_from_config, parse_form
+from shared.errors import MessageDecodeError
 from shared.store import ModelHash
 from shared.ui_config import DEFAULT_CONFIG, NAME_PATTERN, UiConfig, ui_config_store
 
@@ -49,7 +49,7 @@ async def _stored() -> tuple[dict[str, UiConfig], list[str]]:
     for name, value in sorted((await store.raw_all()).items()):
         try:
             configs[name] = store.parse(value)
-        except ValidationError as exc:
+        except MessageDecodeError as exc:
             log.warning("UI config %r is invalid: %s", name, exc)
             broken.append(name)
     return configs, broken
@@ -62,7 +62,7 @@ async def _config(name: str) -> UiConfig:
         abort(404, f"There is no UI config {name!r}.")
     try:
         return store.parse(raw)
-    except ValidationError:
+    except MessageDecodeError:
         abort(409, f"The stored UI config {name!r} is not valid any more: delete it and create it again.")
 
 

@@ -25,17 +25,18 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue, ValidationError
+from pydantic import Field, JsonValue, ValidationError
 from redis.asyncio import Redis
 
 from shared.bus import add
 from shared.errors import BusConflict, VigilError
 from shared.keys import Keys
-from shared.messages import ConfigChange
+from shared.messages import ConfigChange, Message
 from shared.settings import Settings
 from shared.store import ModelHash
+from shared.stored import from_stored_json
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +76,15 @@ class InvalidOverride(VigilError):
         self.errors = errors
 
 
-class StoredConfig(BaseModel):
-    """One tag's overrides as stored in ``P:config``; ``version`` grows by one per change."""
+class StoredConfig(Message):
+    """One tag's overrides as stored in ``P:config``; ``version`` grows by one per change (the
+    record's own schema version is the envelope's, ``VERSION``)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    SCHEMA: ClassVar[int] = 1
+    TYPE = "live-config"
 
     tag: str
     version: int = 0
-    overrides: Overrides = {}
+    overrides: Overrides = Field(default_factory=dict)
     updated_by: str = ""
     updated_at: float = 0.0
 
@@ -192,4 +193,4 @@ class ConfigStore:
 def _parse(tag: str, raw: bytes | str | None) -> StoredConfig:
     if raw is None:
         return StoredConfig(tag=tag)
-    return StoredConfig.model_validate_json(raw)
+    return from_stored_json(StoredConfig, raw)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 from typing import Generic, TypeVar, cast
 
-from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from shared.bus import text
+from shared.messages import Message
+from shared.stored import from_stored_json, to_json_line
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound=Message)
 Client = Redis | Pipeline  # a pipeline under WATCH answers commands at once, as the client does
 
 
@@ -44,15 +45,16 @@ async def hash_add(redis: Redis, key: str, field: str, amount: int = 1) -> int:
 
 
 class ModelHash(Generic[T]):
-    """The hash ``key``: a name -> the JSON of one ``kind`` model. ``get`` and ``all`` raise
-    pydantic's ``ValidationError`` for a stored value that no longer validates; the ``raw``
-    readers let a caller that lists or repairs them decide what to do with such a value."""
+    """The hash ``key``: a name -> the JSON of one ``kind`` model with its type/version envelope
+    (shared/stored.py). ``get`` and ``all`` raise ``MessageDecodeError`` for a stored value of
+    another type or version, or one that no longer validates; the ``raw`` readers let a caller
+    that lists or repairs them decide what to do with such a value."""
 
     def __init__(self, redis: Redis, key: str, kind: type[T]) -> None:
         self.redis, self.key, self.kind = redis, key, kind
 
     def parse(self, raw: bytes | str) -> T:
-        return self.kind.model_validate_json(raw)
+        return from_stored_json(self.kind, raw)
 
     async def raw(self, name: str, *, via: Client | None = None) -> bytes | None:
         """The stored JSON of ``name``; ``via``: a pipeline under WATCH, to read inside its transaction."""
@@ -79,15 +81,15 @@ class ModelHash(Generic[T]):
         return await cast(Awaitable[int], self.redis.hlen(self.key))
 
     async def put(self, name: str, value: T) -> None:
-        await hash_set(self.redis, self.key, name, value.model_dump_json())
+        await hash_set(self.redis, self.key, name, to_json_line(value))
 
     def queue_put(self, pipe: Pipeline, name: str, value: T) -> None:
         """Queue the write on ``pipe`` (a transaction's other commands go with it)."""
-        pipe.hset(self.key, name, value.model_dump_json())
+        pipe.hset(self.key, name, to_json_line(value))
 
     async def put_new(self, name: str, value: T) -> bool:
         """Store ``value`` unless ``name`` is taken; whether it was stored."""
-        return bool(await cast(Awaitable[int], self.redis.hsetnx(self.key, name, value.model_dump_json())))
+        return bool(await cast(Awaitable[int], self.redis.hsetnx(self.key, name, to_json_line(value))))
 
     async def delete(self, *names: str) -> None:
         await cast(Awaitable[int], self.redis.hdel(self.key, *names))

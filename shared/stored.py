@@ -14,12 +14,17 @@ memory). A change that is not backward compatible bumps the model's ``VERSION``.
 | ``ParallaxReference`` | ``P:estimator:reference:{session}``, msgpack | estimator | estimator (any instance) |
 | ``LandmarkTrack``, ``FaceAnchor`` | ``P:estimator:track:{session}``, msgpack | estimator | estimator (any instance) |
 | ``AnswerLine`` | ``{file_logger.path}/{session}/answers.jsonl``, a JSON line each | FileLogger | ``vigil replay`` |
+| ``shared.ui_config.UiConfig`` | ``P:ui:configs``, name -> JSON (``store.ModelHash``) | admin, CLI | ingress, admin |
+| ``shared.live_config.StoredConfig`` | ``P:config``, tag -> JSON (``ModelHash``) | admin, CLI | every service |
+| ``admin.accounts.AdminUser``, ``AdminGroup`` | ``P:admin:users``, ``P:admin:groups`` (``ModelHash``) | admin | admin |
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from pydantic import ValidationError
 
 from shared.errors import MessageDecodeError
 from shared.messages import (
@@ -54,13 +59,33 @@ def to_json_line(value: Message) -> str:
 def from_json_line(kind: type[M], line: str) -> M:
     """The ``kind`` written as ``line``; ``MessageDecodeError`` for another type or version, or junk."""
     raw = line.encode()
+    return from_envelope(kind, _json_object(raw), raw)
+
+
+def from_stored_json(kind: type[M], raw: bytes | str) -> M:
+    """The ``kind`` stored as JSON (``to_json_line``'s form) in a Redis hash (shared/store.py).
+
+    Values written before the hashes carried envelopes (2026-12-07) are the model's bare JSON:
+    read as version 1 of ``kind``, so a running deployment's UI configs, admin accounts and live
+    settings stay readable; they get the envelope when next written."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    body = _json_object(data)
+    if "t" in body or kind.VERSION != 1:
+        return from_envelope(kind, body, data)
     try:
-        body: Any = json.loads(line)
+        return kind.model_validate(body)
+    except ValidationError as exc:
+        raise MessageDecodeError(f"invalid {kind.TYPE}: {exc.error_count()} errors: {exc}", data) from exc
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body: Any = json.loads(raw)
     except ValueError as exc:
         raise MessageDecodeError(f"not JSON: {exc}", raw) from exc
     if not isinstance(body, dict):
         raise MessageDecodeError("not a JSON object", raw)
-    return from_envelope(kind, body, raw)
+    return body
 
 
 class BestShot(Message):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator
 from redis.asyncio import Redis
 
 from shared.keys import Keys
+from shared.messages import Message
 from shared.store import ModelHash
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -25,8 +26,8 @@ class ShootingMode(StrEnum):
     OPERATOR = "operator"  # an operator films the person: not mirrored
 
 
-class UiConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class UiConfig(Message):
+    TYPE = "ui-config"
 
     name: str
     redirect_url: HttpUrl | None = None

@@ -21,6 +21,7 @@ from shared.errors import FrameCheck
 from shared.keys import Keys
 from shared.messages import ReplyKind, ReplyMessage, SessionEnd, SessionEvent, SessionOutcome, encode
 from shared.settings import JwtSettings, Settings
+from shared.stored import from_stored_json
 from shared.ui_config import UiConfig
 from tests.admin_support import Browser, add_user, cheap_hasher, signed_in_administrator
 
@@ -43,7 +44,7 @@ async def admin(app: Quart) -> Browser:
 
 async def stored(redis: Redis, keys: Keys) -> dict[str, UiConfig]:
     raw = await redis.hgetall(keys.ui_configs)  # type: ignore[misc]
-    return {name.decode(): UiConfig.model_validate_json(value) for name, value in raw.items()}
+    return {name.decode(): from_stored_json(UiConfig, value) for name, value in raw.items()}
 
 
 @pytest.mark.anyio

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from admin.accounts import AdminGroup
 from services.decider.state import AuditEvent, AuditKind
 from services.decider.store import SessionStore
 from services.estimator.parallax import Reference, ReferenceStore
@@ -19,6 +20,7 @@ from shared.audit import SessionState
 from shared.bus import add
 from shared.errors import MessageDecodeError
 from shared.keys import Keys
+from shared.live_config import ConfigStore
 from shared.messages import Estimations, SessionEnd
 from shared.settings import Env, Settings
 from shared.stored import (
@@ -31,6 +33,7 @@ from shared.stored import (
     to_json_line,
     unpack,
 )
+from shared.ui_config import UiConfig, ui_config_store
 
 FACE = np.arange(POINTS * 2, dtype=np.float32).reshape(POINTS, 2)
 
@@ -91,3 +94,25 @@ async def test_an_unreadable_face_geometry_starts_the_session_afresh(redis: Redi
     assert set(loaded) == {"kept"}
     assert loaded["kept"].track is not None
     assert loaded["kept"].track.frame_no == 5
+
+
+@pytest.mark.anyio
+async def test_the_hashes_store_their_models_with_the_envelope(redis: Redis, keys: Keys) -> None:
+    """UI configs (and the live settings and admin accounts, through the same ModelHash): the
+    envelope is written; a value stored before the envelopes is still read; another type or a
+    version this code does not know is refused with a MessageDecodeError."""
+    store = ui_config_store(redis, keys)
+    config = UiConfig(name="bank", image_width=800)
+    await store.put("bank", config)
+    written = json.loads(await redis.hget(keys.ui_configs, "bank"))  # type: ignore[misc]
+    assert (written["t"], written["v"]) == ("ui-config", 1)
+    assert await store.get("bank") == config
+    # Written by the code before the envelopes: the model's bare JSON.
+    await redis.hset(keys.ui_configs, "old", json.dumps({"name": "old"}))  # type: ignore[misc]
+    assert await store.get("old") == UiConfig(name="old")
+    await redis.hset(keys.ui_configs, "group", to_json_line(AdminGroup(name="ops")))  # type: ignore[misc]
+    await redis.hset(keys.ui_configs, "newer", json.dumps({"t": "ui-config", "v": 2, "name": "newer"}))  # type: ignore[misc]
+    for name in ("group", "newer"):
+        with pytest.raises(MessageDecodeError):
+            await store.get(name)
+    assert (await ConfigStore(redis, keys).load("default")).version == 0  # absent: the empty layer

@@ -7,12 +7,15 @@ The hash ``Keys.ui_configs`` maps a config name to the JSON of a ``UiConfig``. T
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import logging
+
 from redis.asyncio import Redis
 
-from shared.errors import ConfigError
+from shared.errors import ConfigError, MessageDecodeError
 from shared.keys import Keys
 from shared.ui_config import DEFAULT_CONFIG, DEFAULT_NAME, NAME_PATTERN, UiConfig, ui_config_store
+
+log = logging.getLogger(__name__)
 
 
 class UnknownUiConfig(LookupError):
@@ -44,8 +47,10 @@ class UiConfigStore:
             raise UnknownUiConfig(name)
         try:
             config = self.stored.parse(raw)
-        except ValidationError as exc:
-            raise ConfigError(f"the stored UI config {name!r} is invalid: {exc.error_count()} error(s)") from exc
+        except MessageDecodeError as exc:
+            # The page sees that it is broken; what pydantic found (values included) goes to the log.
+            log.error("the stored UI config %r is invalid: %s", name, exc)
+            raise ConfigError(f"the stored UI config {name!r} is invalid (details in the ingress log)") from exc
         if config.name != name:
             raise ConfigError(f"the UI config stored under {name!r} calls itself {config.name!r}")
         return config
