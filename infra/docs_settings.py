@@ -19,7 +19,7 @@ TARGET = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 HEADER = """# Settings
 
 Every setting is an environment variable `VIGIL_<GROUP>__<NAME>` (generated from
-`shared/settings.py` by `python -m infra.docs_settings`; do not edit by hand). Groups follow the
+`shared/settings/` by `python -m infra.docs_settings`; do not edit by hand). Groups follow the
 baseline administrator guide's tables. Unknown `VIGIL_*` keys are rejected at start-up. A
 threshold set to `null` disables its check. Lists and tuples are given as JSON
 (`VIGIL_THRESHOLDS__GLASSES='["no_glasses"]'`).
