@@ -146,9 +146,7 @@ class Detected:
 
     @property
     def descriptor_wanted(self) -> bool:
-        """The FaceMatcher is on and this frame is due for a descriptor (estimator.descriptor_every)."""
-        return (self.settings.session.previous_face_similarity is not None
-                and self.frame.frame_no % self.settings.estimator.descriptor_every == 0)
+        return descriptor_due(self.settings, self.frame.frame_no)
 
     def estimation(self) -> EstimationMessage:
         frame = self.frame
@@ -163,3 +161,8 @@ class Detected:
             image=frame.image if analysis is not None else None,
             content_type=frame.content_type if analysis is not None else None,
         )
+
+
+def descriptor_due(settings: Settings, frame_no: int) -> bool:
+    """The FaceMatcher is on and frame ``frame_no`` is due for a descriptor (estimator.descriptor_every)."""
+    return settings.session.previous_face_similarity is not None and frame_no % settings.estimator.descriptor_every == 0
