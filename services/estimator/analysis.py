@@ -97,8 +97,7 @@ class FaceAnalyser:
         return item.thresholds or self.settings.thresholds
 
     def _worth_landmarks(self, item: Item) -> bool:
-        face, minimum = item.face, self._thresholds(item).face_width
-        return minimum is None or face.box.width >= minimum / 2
+        return worth_landmarks(item.face, self._thresholds(item))
 
     def _landmark_stages(self, items: list[Item], results: list[dict[str, object]]) -> None:
         fresh = [item for item in items if item.mesh is None]
@@ -182,3 +181,9 @@ class FaceAnalyser:
             item.new_reference = current
         else:
             item.new_reference = replace(reference, track=track)
+
+
+def worth_landmarks(face: Face, thresholds: ThresholdSettings) -> bool:
+    """The cost gate: a face under half the minimum width is too small to judge, so the mesh and
+    everything after it are skipped."""
+    return thresholds.face_width is None or face.box.width >= thresholds.face_width / 2

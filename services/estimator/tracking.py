@@ -26,7 +26,9 @@ import numpy as np
 from services.estimator.model import RGBImage
 from services.estimator.models.face_mesh import FaceMesh, FaceMeshModel, FloatArray, roll_of
 from services.estimator.parallax import Reference
+from shared.faces import select_main_face
 from shared.messages import Face, Rect
+from shared.settings import Settings
 from shared.stored import FaceAnchor
 
 # MediaPipe's face landmark graph drops its track below this face-presence probability
@@ -131,3 +133,11 @@ def _off_crop(predicted: Face, found: Face) -> bool:
     scale = after.width / max(before.width, 1e-6)
     turn = abs(math.remainder(roll_of(found) - roll_of(predicted), math.tau))
     return shift > MAX_SHIFT or not 1 / MAX_SCALE <= scale <= MAX_SCALE or turn > math.radians(MAX_ROLL_DEG)
+
+
+def followed_faces(found: Followed, width: int, height: int, settings: Settings) -> tuple[Face, ...] | None:
+    """The frame's faces, the followed one first (the others as the detector last saw them); None
+    when the main-face rule (shared/faces.py) would pick another: the detector then decides."""
+    faces = (found.face, *found.anchor.others)
+    selection = select_main_face(faces, width, height, settings.roi, settings.session.multiface_policy)
+    return faces if selection.index == 0 else None

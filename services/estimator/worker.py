@@ -20,7 +20,7 @@ from services.estimator.decode import decode_rgb
 from services.estimator.model import FaceDetector, RGBImage
 from services.estimator.parallax import Reference, ReferenceStore
 from services.estimator.timings import Timings, shared_stage
-from services.estimator.tracking import FaceTracker, Followed
+from services.estimator.tracking import FaceTracker, Followed, followed_faces
 from shared.consumer import Delivery
 from shared.errors import ImageError
 from shared.faces import select_main_face
@@ -100,8 +100,10 @@ class EstimatorWorker:
         with shared_stage([d.timings for d, _ in due], Stage.LANDMARKS):
             followed = self.tracker.follow([item for _, item in due])
         for (d, _), found in zip(due, followed, strict=True):
-            if found is not None:  # else lost: the detector runs on this frame
-                self._select(d, (found.face, *found.anchor.others), references, found)
+            # Lost, or another face is the main one: the detector runs on this frame.
+            faces = followed_faces(found, d.width, d.height, d.settings) if found is not None else None
+            if faces is not None:
+                self._select(d, faces, references, found)
 
     def _detect(self, d: Detected, references: dict[str, Reference]) -> None:
         assert d.image is not None
@@ -113,8 +115,6 @@ class EstimatorWorker:
                 followed: Followed | None) -> None:
         frame, settings = d.frame, d.settings
         selection = select_main_face(faces, d.width, d.height, settings.roi, settings.session.multiface_policy)
-        if followed is not None and selection.index != 0:
-            return  # the policy picks another face than the one followed: the detector decides
         assert d.image is not None
         d.faces, d.main, d.followed = faces, selection.index, followed is not None
         if selection.index is None:

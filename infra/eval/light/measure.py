@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 
 from infra.eval.light.scene import FaceGeometry
+from services.estimator.analysis import worth_landmarks
 from services.estimator.decode import decode_rgb
 from services.estimator.face_state import inter_ocular
 from services.estimator.light import LightMeter
@@ -24,7 +25,7 @@ from services.estimator.parallax import Reference
 from services.estimator.pose import head_pose
 from services.estimator.runtime import open_session
 from services.estimator.temporal import Track
-from services.estimator.tracking import FaceTracker, anchor_for
+from services.estimator.tracking import FaceTracker, anchor_for, followed_faces
 from services.estimator.worker import descriptor_due
 from shared.faces import select_main_face
 from shared.messages import ClientInfo, EstimationMessage, Face, FaceAnalysis, ImageType
@@ -62,8 +63,7 @@ class Estimator:
         if selection.index is None:
             return Found(faces, None, None, None)
         face = faces[selection.index]
-        minimum = self.settings.thresholds.face_width
-        if minimum is not None and face.box.width < minimum / 2:  # the analyser's cost gate
+        if not worth_landmarks(face, self.settings.thresholds):
             return Found(faces, selection.index, None, None)
         landmarks = self.mesh.predict_one(image, face).landmarks
         eyes = self.iris.predict_one(image, landmarks)
@@ -78,14 +78,11 @@ class Estimator:
         predicted = None if descriptor_due(self.settings, frame_no) else self.tracker.prediction(
             frame_no, previous, width, height)
         followed = self.tracker.follow([(image, *predicted)])[0] if predicted is not None else None
-        minimum = self.settings.thresholds.face_width
-        if followed is not None and (minimum is None or followed.face.box.width >= minimum / 2):
-            faces = (followed.face, *followed.anchor.others)
-            policy = self.settings.session.multiface_policy
-            if select_main_face(faces, width, height, self.settings.roi, policy).index == 0:
-                landmarks = followed.mesh.landmarks
-                self._remember(session_id, frame_no, landmarks, followed.anchor)
-                return Found(faces, 0, landmarks, FaceGeometry(landmarks, self.iris.predict_one(image, landmarks)))
+        faces = followed_faces(followed, width, height, self.settings) if followed is not None else None
+        if followed is not None and faces is not None and worth_landmarks(followed.face, self.settings.thresholds):
+            landmarks = followed.mesh.landmarks
+            self._remember(session_id, frame_no, landmarks, followed.anchor)
+            return Found(faces, 0, landmarks, FaceGeometry(landmarks, self.iris.predict_one(image, landmarks)))
         found = self.find(image)
         if found.main is None or found.landmarks is None:
             self.tracks.pop(session_id, None)
