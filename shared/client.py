@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from shared.lpproto import Command, LPMessage, format_message, parse
 
@@ -37,18 +38,25 @@ class Reply:
 
 class LPClient:
     def __init__(self, url: str, *, open_timeout: float = 10.0, max_size: int = 16 * 1024 * 1024,
-                 ssl: ssl_module.SSLContext | None = None) -> None:
-        """``ssl``: for ``wss://`` with a certificate the system does not trust (a self-signed one)."""
+                 ssl: ssl_module.SSLContext | None = None, deflate_level: int | None = None) -> None:
+        """``ssl``: for ``wss://`` with a certificate the system does not trust (a self-signed one).
+        ``deflate_level``: the zlib level of permessage-deflate for what this client sends (None:
+        websockets' default, 6, as browsers use); the server inflates any level the same way."""
         self.url, self.open_timeout, self.max_size, self.ssl = url, open_timeout, max_size, ssl
+        self.deflate_level = deflate_level
         self.ws: ClientConnection | None = None
         self.session_id: str | None = None
         self.heartbeats = 0
 
     async def __aenter__(self) -> LPClient:
-        if self.ssl is not None:
-            self.ws = await connect(self.url, open_timeout=self.open_timeout, max_size=self.max_size, ssl=self.ssl)
-        else:  # websockets picks the system's trust store for wss:// itself
-            self.ws = await connect(self.url, open_timeout=self.open_timeout, max_size=self.max_size)
+        options: dict[str, Any] = {"open_timeout": self.open_timeout, "max_size": self.max_size}
+        if self.ssl is not None:  # else websockets picks the system's trust store for wss:// itself
+            options["ssl"] = self.ssl
+        if self.deflate_level is not None:
+            # websockets' own factory settings, with only the level changed.
+            options["extensions"] = [ClientPerMessageDeflateFactory(
+                client_max_window_bits=True, compress_settings={"memLevel": 5, "level": self.deflate_level})]
+        self.ws = await connect(self.url, **options)
         return self
 
     async def __aexit__(self, *_: object) -> None:
