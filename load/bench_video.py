@@ -28,7 +28,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from services.videobuilder.encoder import PROFILES, Codec, VideoWriter, even_size, load_image
+from services.videobuilder.encoder import PROFILES, Codec, FrameDecoder, VideoWriter, even_size
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("VIGIL_TEST_DATA", ROOT.parent / "shared" / "data"))
@@ -84,13 +84,14 @@ def encode_once(codec: Codec, jpegs: list[bytes], times: list[float], folder: Pa
     frame_ms: list[float] = []
     started = time.perf_counter()
     writer: VideoWriter | None = None
+    decoder = FrameDecoder()
     try:
         for data, at in zip(jpegs, times, strict=True):
             begin = time.perf_counter()
-            image = load_image(data)
+            picture = decoder.decode(data)
             if writer is None:
-                writer = VideoWriter(path, PROFILES[codec], *even_size(image.size), at)
-            writer.add(image, at)
+                writer = VideoWriter(path, PROFILES[codec], *even_size((picture.width, picture.height)), at)
+            writer.add(picture, at)
             frame_ms.append((time.perf_counter() - begin) * 1000)
         assert writer is not None
         flush_start = time.perf_counter()
