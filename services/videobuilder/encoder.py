@@ -121,9 +121,9 @@ def encode_video(frames: Sequence[SourceFrame], path: Path, codec: Codec) -> Enc
 class FrameDecoder:
     """A frame's image as a video frame. JPEG (what the page sends) is decoded by FFmpeg straight to
     YCbCr, which the encoder wants: 0.65 ms a 640x480 frame against 1.26 ms through Pillow's RGB and
-    back (docs/video.md). ``explode`` makes a truncated or damaged JPEG an error; Pillow then has
-    its say (it reads some JPEGs FFmpeg does not, e.g. CMYK) and raises for a broken one. Anything
-    else (PNG) goes through Pillow."""
+    back (docs/video.md). ``explode`` makes a truncated or damaged JPEG an error; such a JPEG then
+    goes to Pillow, as every frame did before, which reads it or raises. Anything else (PNG) goes
+    through Pillow."""
 
     def __init__(self) -> None:
         context = av.CodecContext.create("mjpeg", "r")
