@@ -23,6 +23,7 @@ from services.videobuilder import held
 from services.videobuilder.claims import Claim
 from services.videobuilder.encoder import EncodeResult, SourceFrame, encode_video
 from services.videobuilder.hooks import Hook, run_hook
+from services.videobuilder.idle import IdleThread
 from services.videobuilder.records import (
     VideoRecord,
     record_path,
@@ -73,6 +74,7 @@ class Builder:
         self.video, self.stream_maxlen = settings.video, settings.bus.stream_maxlen
         # A dropped session can resume until its state expires, ttl_s after its last frame.
         self.resumable_s = settings.session.ttl_s
+        self.encoder = IdleThread()
 
     async def build(self, session: str, score: float, task: Task, claim: Claim) -> None:
         # codec and frames_limit are live settings (the process's own tag): read at each build.
@@ -91,7 +93,7 @@ class Builder:
         part = temp_path(path, claim.token.rpartition("/")[2])
         started = time.perf_counter()
         try:
-            result = await anyio.to_thread.run_sync(encode_video, selection.frames, part, codec)
+            result = await self.encoder.run(encode_video, selection.frames, part, codec)
             if claim.lost:
                 log.warning("session %s: claim lost while encoding; leaving it to its new owner", session)
                 return

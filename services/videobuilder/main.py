@@ -29,8 +29,9 @@ from shared.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-# Encoding a finished session's video (x265 ultrafast, ~6 ms of CPU per frame) is never urgent: at this
-# niceness the scheduler gives the live sessions' processes the cores first.
+# Copying frames and encoding finished sessions' videos are never as urgent as a live session's reply:
+# at this niceness the scheduler gives the live processes the cores first. The encoder itself runs
+# lower still, on idle time only (idle.py).
 NICENESS = 10
 
 
