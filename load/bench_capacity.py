@@ -81,7 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m load.bench_capacity", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="4,8,12,16", help="comma-separated concurrent sessions")
     parser.add_argument("--fps", type=float, default=5.0, help="frames per second of each session")
-    parser.add_argument("--warm-up", type=float, default=8.0, help="seconds before each window")
+    # Long enough for admission control (on by default) to grow its limit to the new level, one
+    # session per 2.5 s, so the window measures the level and not the ramp to it.
+    parser.add_argument("--warm-up", type=float, default=20.0, help="seconds before each window")
     parser.add_argument("--window", type=float, default=30.0, help="seconds measured per level")
     parser.add_argument("--pause", type=float, default=5.0, help="seconds between levels")
     parser.add_argument("--url", default=None, help="a running Vigil's ws:// URL instead of starting `vigil run`")

@@ -403,6 +403,22 @@ async def test_a_new_session_beyond_capacity_gets_1020_with_retry_after_and_clos
 
 
 @pytest.mark.anyio
+async def test_a_session_that_ended_frees_its_place_before_its_socket_is_gone(redis: Redis, keys: Keys) -> None:
+    ingress = Ingress(redis, keys, settings_of(), [stats(end=SessionEnd.MAX_ATTEMPTS)])
+    ingress.admission = gate = Admission(
+        settings_of(admission={"initial_sessions": 1, "min_sessions": 1}).admission, backlog=no_backlog)
+    async with ingress.peer() as first:
+        await first.connect()
+        assert (await first.ask(frame_text())).command is Command.STATS
+        assert await first.closed() == CloseCode.MAX_ATTEMPTS
+        # The person starts again at once, while the first socket's clean-up has not run yet.
+        async with ingress.peer() as second:
+            assert (await second.connect()).command is Command.CONNECTED
+            assert gate.open == 1
+    assert gate.open == 0
+
+
+@pytest.mark.anyio
 async def test_a_new_session_over_an_abuse_limit_gets_1022_and_close_4007(redis: Redis, keys: Keys) -> None:
     settings = settings_of(abuse={"max_new_sessions_per_minute": 1})
     ingress = Ingress(redis, keys, settings, [], limits=Limits(redis, keys, settings))

@@ -3,11 +3,12 @@
 Each ingress keeps a limit on its open sessions. Every half window it looks at the p95 of its own
 reply times (FRAME received -> reply sent) over the window and at the estimators' backlog of
 frames: while both are healthy and the limit is what holds new people back, the limit grows by
-one; when either is over its budget (the p95 over ``shrink_above_share`` of it, to leave room for
-the reaction time), it shrinks to three quarters of the sessions open. The
-sessions already admitted are never dropped, so shrinking only stops new ones until enough have
-finished (AIMD, as TCP's congestion window: several ingresses sharing one pipeline converge). A
-refused client gets ERROR 1020 with ``retry-after`` and close 1013 (docs/protocol.md).
+one (by a quarter while replies are far under the threshold); when either is over its budget
+(the p95 over ``shrink_above_share`` of it, to leave room for the reaction time), it shrinks to
+three quarters of the sessions open. The sessions already admitted are never dropped, so
+shrinking only stops new ones until enough have finished (AIMD, as TCP's congestion window:
+several ingresses sharing one pipeline converge). A session's place is free again with its last
+reply. A refused client gets ERROR 1020 with ``retry-after`` and close 1013 (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 
 Backlog = Callable[[], Awaitable[int]]  # frames waiting for (or held by) the estimators
 SHRINK_FACTOR = 0.75  # multiplicative decrease, of the sessions open when over budget
+# While the p95 is under this share of the growth threshold, the limit grows by a quarter per review
+# instead of one (TCP's slow start): from 4 it reaches 12 in 5 reviews (12.5 s) instead of 8 (20 s),
+# the people it held back meanwhile waiting retry-after each time.
+FAST_GROWTH_SHARE = 0.5
+FAST_GROWTH_FACTOR = 1.25
 MIN_SAMPLES = 10  # fewer replies than this in a window say nothing about its p95
 
 
@@ -38,13 +44,15 @@ class Admission:
         self.open = 0
         self.samples: deque[tuple[float, float]] = deque()  # (when, reply ms)
         self.last_backlog = 0
-        self.refused = 0  # since the last review: the limit is what held people back
+        # When the limit last held someone back: they come back after retry-after, so until then
+        # the limit is still wanted (growth waited for their return, 5 s a step, before).
+        self.last_refused_at = -math.inf
         self._next_review = clock() + settings.window_s / 2
 
     def admit(self) -> None:
         """Count one new session in, or raise OverloadedError."""
         if self.settings.is_enabled and self.open >= self.limit:
-            self.refused += 1
+            self.last_refused_at = self.clock()
             raise OverloadedError(f"{self.open} sessions open, limit {self.limit:.0f}",
                                   retry_after_s=self.settings.retry_after_s)
         self.open += 1
@@ -80,7 +88,7 @@ class Admission:
         s = self.settings
         self.last_backlog = await self.backlog_of()
         p95 = self.p95_ms()
-        wanted_more, self.refused = self.open >= self.limit - 0.5 or self.refused > 0, 0
+        wanted_more = self.open >= self.limit - 0.5 or now - self.last_refused_at <= s.retry_after_s
         over = self.last_backlog > s.max_backlog_frames or (
             p95 is not None and p95 > s.p95_budget_ms * s.shrink_above_share)
         if over:
@@ -90,4 +98,6 @@ class Admission:
                          "-" if p95 is None else f"{p95:.0f}", self.last_backlog, shrunk, self.limit)
             self.limit = shrunk
         elif wanted_more and p95 is not None and p95 < s.p95_budget_ms * s.grow_below_share:
-            self.limit = min(self.limit + 1, float(s.max_sessions or math.inf))
+            fast = p95 < s.p95_budget_ms * s.grow_below_share * FAST_GROWTH_SHARE
+            step = max(1.0, self.limit * (FAST_GROWTH_FACTOR - 1)) if fast else 1.0
+            self.limit = min(self.limit + step, float(s.max_sessions or math.inf))

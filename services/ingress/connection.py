@@ -247,6 +247,9 @@ class Connection:
             self.admission.observe((time.monotonic() - began) * 1000.0)
         if reply.end is not None:
             self.ended = True
+            # The session's place is free once its last reply is out: the person may start again
+            # at once, before this socket's close handshake and clean-up are over.
+            self._release_admission()
             outcome = SessionOutcome.SUCCESS if reply.kind is ReplyKind.SUCCESS else SessionOutcome.FAILED
             await self.sessions.end(exchange.session_id, outcome, reply.frame_no, reply.jwt_id)
             if outcome is SessionOutcome.FAILED and self.limits is not None and self.who is not None:
@@ -255,9 +258,7 @@ class Connection:
 
     async def finish(self) -> None:
         """After the socket is gone: announce a drop, so the session's video can be scheduled."""
-        if self.admitted and self.admission is not None:
-            self.admitted = False
-            self.admission.left()
+        self._release_admission()
         if not self.closed:  # the peer closed it (or the network did)
             self.closed = True
             WEBSOCKET_CLOSES.labels("client").inc()
@@ -270,6 +271,11 @@ class Connection:
                 await self.limits.closed(self.who, self.exchange.session_id)
         except BusUnavailable as exc:
             log.warning("could not record the end of session %s: %s", self.exchange.session_id, exc)
+
+    def _release_admission(self) -> None:
+        if self.admitted and self.admission is not None:
+            self.admitted = False
+            self.admission.left()
 
 
 def replied(kind: ReplyKind, began: float) -> None:
