@@ -2,12 +2,12 @@
 
 Each ingress keeps a limit on its open sessions. Every half window it looks at the p95 of its own
 reply times (FRAME received -> reply sent) over the window and at the estimators' backlog of
-frames: while both are healthy and the limit is what holds new people back, the limit grows by
-one (by a quarter while replies are far under the threshold); when either is over its budget
-(the p95 over ``shrink_above_share`` of it, to leave room for the reaction time), it shrinks to
-three quarters of the sessions open. The sessions already admitted are never dropped, so
-shrinking only stops new ones until enough have finished (AIMD, as TCP's congestion window:
-several ingresses sharing one pipeline converge). A session's place is free again with its last
+frames: while both are healthy and the limit is what holds new people back (or held someone back
+who is not yet due to retry), the limit grows by one; when either is over its budget (the p95
+over ``shrink_above_share`` of it, to leave room for the reaction time), it shrinks to three
+quarters of the sessions open. The sessions already admitted are never dropped, so shrinking only
+stops new ones until enough have finished (AIMD, as TCP's congestion window: several ingresses
+sharing one pipeline converge). A session's place is free again with its last
 reply. A refused client gets ERROR 1020 with ``retry-after`` and close 1013 (docs/protocol.md).
 """
 
@@ -28,11 +28,6 @@ log = logging.getLogger(__name__)
 
 Backlog = Callable[[], Awaitable[int]]  # frames waiting for (or held by) the estimators
 SHRINK_FACTOR = 0.75  # multiplicative decrease, of the sessions open when over budget
-# While the p95 is under this share of the growth threshold, the limit grows by a quarter per review
-# instead of one (TCP's slow start): from 4 it reaches 12 in 5 reviews (12.5 s) instead of 8 (20 s),
-# the people it held back meanwhile waiting retry-after each time.
-FAST_GROWTH_SHARE = 0.5
-FAST_GROWTH_FACTOR = 1.25
 MIN_SAMPLES = 10  # fewer replies than this in a window say nothing about its p95
 
 
@@ -98,6 +93,4 @@ class Admission:
                          "-" if p95 is None else f"{p95:.0f}", self.last_backlog, shrunk, self.limit)
             self.limit = shrunk
         elif wanted_more and p95 is not None and p95 < s.p95_budget_ms * s.grow_below_share:
-            fast = p95 < s.p95_budget_ms * s.grow_below_share * FAST_GROWTH_SHARE
-            step = max(1.0, self.limit * (FAST_GROWTH_FACTOR - 1)) if fast else 1.0
-            self.limit = min(self.limit + step, float(s.max_sessions or math.inf))
+            self.limit = min(self.limit + 1, float(s.max_sessions or math.inf))
