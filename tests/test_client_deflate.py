@@ -25,9 +25,8 @@ async def test_a_message_deflated_at_any_level_arrives_whole(level: int | None) 
 
     port = free_port()
     message = base64.b64encode(os.urandom(23_000)).decode()  # a frame's size, as the page sends it
-    async with serve(keep, "127.0.0.1", port):
-        async with LPClient(f"ws://127.0.0.1:{port}/ws", deflate_level=level) as client:
-            assert client.ws is not None
-            assert [type(e) for e in client.ws.protocol.extensions] == [PerMessageDeflate]
-            await client.send_raw(message)
-            assert await asyncio.wait_for(received.get(), 5) == message
+    async with serve(keep, "127.0.0.1", port), LPClient(f"ws://127.0.0.1:{port}/ws", deflate_level=level) as client:
+        assert client.ws is not None
+        assert [type(e) for e in client.ws.protocol.extensions] == [PerMessageDeflate]
+        await client.send_raw(message)
+        assert await asyncio.wait_for(received.get(), 5) == message

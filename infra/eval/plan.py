@@ -30,7 +30,11 @@ DEEPFAKES = ("deepfake_polimi_icpr2020dfdc/ffpp_Deepfakes__519_515.mp4",
 PAD_ACTIONS = (Interaction.BLINK, Interaction.YAW_LEFT, Interaction.PITCH_UP)
 TURNS = (Interaction.YAW_LEFT, Interaction.YAW_RIGHT)
 REPLAY_S = 20.0  # a naive replay plays at most this much of its video (4 interaction timeouts)
-PHOTO_FRAMES = 200  # a held photo: at most this many frames (about 20 s at a page's pace)
+# A held photo: at most this many frames, 30 s at a page's pace (10 frames/s), past the ~20.3 s in
+# which the service ends such a session itself (three action timeouts). 200 until 2026-12-07: once
+# frames were answered at the page's full pace, photo sessions reached it just before their end,
+# and the run counted them as undecided instead of refused.
+PHOTO_FRAMES = 300
 PUPPET_FRAMES = 150
 
 
