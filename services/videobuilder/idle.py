@@ -2,13 +2,13 @@
 
 The whole builder runs at niceness 10, which still gives it a share of a contended core (CFS
 weight 110 against 1024 at niceness 0, about a tenth beside one busy thread), taken from the live
-sessions' replies; at 12 sessions on two cores the p95 round trip was 261 ms so, 196 ms with the
-encoder here (docs/capacity.md). Under SCHED_IDLE the
-encoder (and the x265 threads it starts, which inherit the policy) yields at once to any other
-runnable thread, and takes the idle time between frames. The frames' collector stays at niceness
-10, so the frames are still copied out of the shared stream before it is trimmed. A machine with
-no idle time at all would hold the finished sessions' frames in Redis (``video.expires``) until it
-has some: admission control keeps it out of that state (docs/video.md).
+sessions' replies: at 12 sessions on two cores the p95 round trip was 261 ms so, and 196 ms with
+the encoder here (docs/capacity.md). Under SCHED_IDLE the encoder (and the x265 threads it
+starts, which inherit the policy) yields at once to any other runnable thread, and takes the idle
+time between frames. The frames' collector stays at niceness 10, so the frames are still copied
+out of the shared stream before it is trimmed. A machine with no idle time at all would hold the
+finished sessions' frames in Redis (``video.expires``) until it has some: admission control keeps
+it out of that state (docs/video.md).
 """
 
 from __future__ import annotations
