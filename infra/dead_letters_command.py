@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from infra.recent_command import moment, printable
 from shared.bus import entries, stream_id
 from shared.cli_errors import OneLineParser, with_redis
 from shared.dead_letters import DeadLetter, counts
@@ -52,6 +52,7 @@ async def report(redis: Redis, keys: Keys, stream: str | None, count: int, say: 
         return
     # Not a bounded page (shared/recent.py): --count is the operator's, however many they ask for.
     async for entry_id, fields in entries(redis, keys.dead_letter(stream), newest_first=True, limit=count):
-        at = datetime.fromtimestamp(stream_id(entry_id)[0] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         letter = DeadLetter.from_fields(fields)
-        say(f"{at} {letter.group} {letter.entry_id}: {letter.reason} [{letter.payload_kind}]")
+        # The reason quotes the decode error, which can quote the entry: escaped, as the other views.
+        say(f"{moment(stream_id(entry_id)[0] / 1000)} {printable(letter.group)} {printable(letter.entry_id)}: "
+            f"{printable(letter.reason)} [{printable(letter.payload_kind)}]")

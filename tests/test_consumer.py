@@ -111,6 +111,13 @@ async def test_undecodable_entries_are_parked_and_the_rest_processed(redis: Redi
     assert newest.endswith("[type 'frame' v1]")
     assert "not msgpack" in oldest
     assert oldest.endswith("[13 bytes, not msgpack]")
+    # A reason that quotes a hostile entry cannot drive the operator's terminal.
+    await redis.xadd(keys.dead_letter("estimations"),
+                     {"stream": "s", "id": "1-0", "group": GROUP, "reason": "bad \x1b[2J", "payload": b""})
+    said.clear()
+    await report(redis, keys, "estimations", 1, said.append)
+    assert "bad \\x1b[2J" in said[0]
+    assert "\x1b" not in said[0]
 
 
 @pytest.mark.anyio
